@@ -1,0 +1,338 @@
+"""The embedded store: one SQLite file (or memory), WAL mode, atomic transitions.
+
+Each :meth:`SqliteStore.apply` call is one ``BEGIN IMMEDIATE`` transaction: the
+tasks are read and written under SQLite's write lock, so the status a
+transition checks is the status it replaces (compare-and-set), also when
+several processes share the file. Every transition is appended to the ``log``
+table in the same transaction.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import heapq
+import itertools
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import msgpack
+
+from riaktq_py.errors import ConfigError, StoreError, StoreUnavailable, TransitionError
+from riaktq_py.events import TaskEvent
+from riaktq_py.store.base import Store
+from riaktq_py.task import Status, Task, decode_history, encode_history
+from riaktq_py.transitions import Transition
+
+TAG_SEPARATOR = "\x1f"
+#: Instances with more tags than this are matched by scanning instead of by index.
+MAX_INDEXED_TAGS = 6
+
+_COLUMNS = (
+    "key, status, priority, retry, tagkey, assignee, input, output, cat, sat, laf,"
+    " attempts, token, error, history"
+)
+
+_SCHEMA = (
+    f"""CREATE TABLE IF NOT EXISTS tasks (
+        key TEXT PRIMARY KEY, status TEXT NOT NULL, priority INTEGER NOT NULL,
+        retry INTEGER NOT NULL, tagkey TEXT NOT NULL, assignee TEXT, input BLOB NOT NULL,
+        output BLOB, cat INTEGER NOT NULL, sat INTEGER, laf INTEGER,
+        attempts INTEGER NOT NULL, token INTEGER NOT NULL, error TEXT, history BLOB
+    ) WITHOUT ROWID""",
+    """CREATE INDEX IF NOT EXISTS tasks_todo_order
+        ON tasks (priority DESC, cat, key) WHERE status = 'todo'""",
+    """CREATE INDEX IF NOT EXISTS tasks_todo_by_tags
+        ON tasks (tagkey, priority DESC, cat, key) WHERE status = 'todo'""",
+    "CREATE INDEX IF NOT EXISTS tasks_status_key ON tasks (status, key)",
+    "CREATE INDEX IF NOT EXISTS tasks_status_cat ON tasks (status, cat)",
+    """CREATE TABLE IF NOT EXISTS log (
+        pos INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, transition TEXT NOT NULL,
+        key TEXT NOT NULL, task BLOB, error TEXT
+    )""",
+)
+
+
+def tagkey(tags: frozenset[str]) -> str:
+    """The canonical text of a tag set (sorted, joined by a unit separator)."""
+    return TAG_SEPARATOR.join(sorted(tags))
+
+
+def _row(task: Task) -> tuple[Any, ...]:
+    return (
+        task.key,
+        task.status.value,
+        task.priority,
+        task.retry,
+        tagkey(task.tags),
+        task.assignee,
+        task.input,
+        task.out,
+        task.cat,
+        task.sat,
+        task.laf,
+        task.attempts,
+        task.token,
+        task.error,
+        encode_history(task.history) if task.history else None,
+    )
+
+
+def _task(row: Sequence[Any]) -> Task:
+    (key, status, priority, retry, tags, assignee, inp, out, cat, sat, laf, attempts, token,
+     error, history) = row  # fmt: skip
+    return Task(
+        key=key,
+        status=Status(status),
+        input=bytes(inp),
+        cat=cat,
+        priority=priority,
+        retry=retry,
+        tags=frozenset(tags.split(TAG_SEPARATOR)) if tags else frozenset(),
+        assignee=assignee,
+        out=None if out is None else bytes(out),
+        sat=sat,
+        laf=laf,
+        attempts=attempts,
+        token=token,
+        error=error,
+        history=decode_history(history),
+    )
+
+
+def _subsets(tags: frozenset[str]) -> Iterator[frozenset[str]]:
+    ordered = sorted(tags)
+    for size in range(len(ordered) + 1):
+        for combo in itertools.combinations(ordered, size):
+            yield frozenset(combo)
+
+
+def _order(task: Task) -> tuple[int, int, str]:
+    return (-task.priority, task.cat, task.key)
+
+
+class SqliteStore(Store):
+    """Tasks in one SQLite database. ``path`` is a file, or ``":memory:"``."""
+
+    def __init__(
+        self,
+        path: str = ":memory:",
+        *,
+        bucket: str = "task",
+        busy_timeout: float = 5.0,
+        synchronous: str = "NORMAL",
+    ) -> None:
+        if busy_timeout < 0:
+            raise ConfigError(f"busy_timeout must be >= 0 seconds, got {busy_timeout}")
+        if synchronous.upper() not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
+            raise ConfigError(f"synchronous must be OFF, NORMAL, FULL or EXTRA, got {synchronous!r}")
+        self.path = path
+        self.bucket = bucket
+        self._lock = threading.RLock()
+        try:
+            self._db = sqlite3.connect(
+                path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+            )
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(f"PRAGMA synchronous={synchronous.upper()}")
+            with self._write() as db:
+                for statement in _SCHEMA:
+                    db.execute(statement)
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"sqlite store {path!r}: cannot open: {exc}") from exc
+
+    def __repr__(self) -> str:
+        return f"SqliteStore({self.path!r}, bucket={self.bucket!r})"
+
+    # -- plumbing ---------------------------------------------------------
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                raise StoreUnavailable(f"sqlite store {self.path!r}: cannot write: {exc}") from exc
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            else:
+                try:
+                    self._db.execute("COMMIT")
+                except sqlite3.Error as exc:
+                    self._db.execute("ROLLBACK")
+                    raise StoreUnavailable(
+                        f"sqlite store {self.path!r}: commit failed: {exc}"
+                    ) from exc
+
+    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        with self._lock:
+            try:
+                return self._db.execute(sql, params).fetchall()
+            except sqlite3.OperationalError as exc:
+                raise StoreUnavailable(f"sqlite store {self.path!r}: read failed: {exc}") from exc
+            except sqlite3.Error as exc:
+                raise StoreError(f"sqlite store {self.path!r}: read failed: {exc}") from exc
+
+    def _fetch(self, db: sqlite3.Connection, keys: Sequence[str]) -> dict[str, Task]:
+        found: dict[str, Task] = {}
+        unique = list(dict.fromkeys(keys))
+        for start in range(0, len(unique), 500):
+            chunk = unique[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for row in db.execute(f"SELECT {_COLUMNS} FROM tasks WHERE key IN ({marks})", chunk):
+                task = _task(row)
+                found[task.key] = task
+        return found
+
+    # -- the contract -----------------------------------------------------
+
+    def apply(self, transitions: Sequence[Transition], *, at: int) -> list[TaskEvent]:
+        if not transitions:
+            return []
+        events: list[TaskEvent] = []
+        try:
+            with self._write() as db:
+                current = self._fetch(db, [t.key for t in transitions])
+                writes: dict[str, Task] = {}
+                log_rows: list[tuple[Any, ...]] = []
+                for transition in transitions:
+                    try:
+                        task = transition.apply(current.get(transition.key))
+                    except TransitionError as exc:
+                        log_rows.append((at, transition.name, transition.key, None, str(exc)))
+                        events.append(
+                            TaskEvent(transition.name, self.bucket, transition.key, at, error=str(exc))
+                        )
+                        continue
+                    current[task.key] = writes[task.key] = task
+                    log_rows.append((at, transition.name, task.key, _log_blob(task), None))
+                    events.append(TaskEvent(transition.name, self.bucket, task.key, at, task=task))
+                db.executemany(
+                    f"INSERT OR REPLACE INTO tasks ({_COLUMNS}) VALUES ({','.join('?' * 15)})",
+                    [_row(task) for task in writes.values()],
+                )
+                first = None
+                for row in log_rows:
+                    cursor = db.execute(
+                        "INSERT INTO log (at, transition, key, task, error) VALUES (?,?,?,?,?)", row
+                    )
+                    if first is None:
+                        first = cursor.lastrowid
+        except sqlite3.Error as exc:
+            raise StoreError(f"sqlite store {self.path!r}: apply failed: {exc}") from exc
+        assert first is not None
+        return [
+            _with_position(event, first + offset) for offset, event in enumerate(events)
+        ]
+
+    def get(self, key: str) -> Task | None:
+        return self.get_many([key]).get(key)
+
+    def get_many(self, keys: Sequence[str]) -> dict[str, Task]:
+        with self._lock:
+            try:
+                return self._fetch(self._db, keys)
+            except sqlite3.Error as exc:
+                raise StoreUnavailable(f"sqlite store {self.path!r}: read failed: {exc}") from exc
+
+    def todo(self, limit: int, *, tags: frozenset[str] | None = None) -> list[Task]:
+        if limit <= 0:
+            return []
+        base = f"SELECT {_COLUMNS} FROM tasks WHERE status = 'todo'"
+        order = " ORDER BY priority DESC, cat, key LIMIT ?"
+        if tags is None:
+            return [_task(r) for r in self._read(base + order, (limit,))]
+        if len(tags) > MAX_INDEXED_TAGS:
+            return self._todo_scan(limit, tags)
+        per_subset = [
+            [_task(r) for r in self._read(base + " AND tagkey = ?" + order, (tagkey(s), limit))]
+            for s in _subsets(tags)
+        ]
+        return list(itertools.islice(heapq.merge(*per_subset, key=_order), limit))
+
+    def _todo_scan(self, limit: int, tags: frozenset[str]) -> list[Task]:
+        chosen: list[Task] = []
+        offset = 0
+        page = max(limit, 256)
+        while len(chosen) < limit:
+            rows = self._read(
+                f"SELECT {_COLUMNS} FROM tasks WHERE status = 'todo'"
+                " ORDER BY priority DESC, cat, key LIMIT ? OFFSET ?",
+                (page, offset),
+            )
+            chosen.extend(t for t in map(_task, rows) if t.tags <= tags)
+            if len(rows) < page:
+                break
+            offset += page
+        return chosen[:limit]
+
+    def with_status(
+        self,
+        status: Status,
+        *,
+        limit: int,
+        after_key: str | None = None,
+        created_before: int | None = None,
+    ) -> list[Task]:
+        sql = f"SELECT {_COLUMNS} FROM tasks WHERE status = ? AND key > ?"
+        params: list[Any] = [status.value, after_key or ""]
+        if created_before is not None:
+            sql += " AND cat < ?"
+            params.append(created_before)
+        sql += " ORDER BY key LIMIT ?"
+        params.append(limit)
+        return [_task(r) for r in self._read(sql, params)]
+
+    def restartable(self, limit: int) -> list[Task]:
+        rows = self._read(
+            f"SELECT {_COLUMNS} FROM tasks WHERE status = 'failed' AND retry > 0"
+            " ORDER BY key LIMIT ?",
+            (limit,),
+        )
+        return [_task(r) for r in rows]
+
+    def count_by_status(self) -> dict[Status, int]:
+        counts = dict.fromkeys(Status, 0)
+        for status, count in self._read("SELECT status, count(*) FROM tasks GROUP BY status"):
+            counts[Status(status)] = count
+        return counts
+
+    def events_after(self, position: int, limit: int) -> list[TaskEvent]:
+        rows = self._read(
+            "SELECT pos, at, transition, key, task, error FROM log WHERE pos > ? ORDER BY pos LIMIT ?",
+            (position, limit),
+        )
+        return [
+            TaskEvent(
+                transition,
+                self.bucket,
+                key,
+                at,
+                task=None if blob is None else _task(msgpack.unpackb(blob)),
+                error=error,
+                position=pos,
+            )
+            for pos, at, transition, key, blob, error in rows
+        ]
+
+    def delete(self, key: str) -> bool:
+        with self._write() as db:
+            return db.execute("DELETE FROM tasks WHERE key = ?", (key,)).rowcount > 0
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+def _log_blob(task: Task) -> bytes:
+    blob: bytes = msgpack.packb(list(_row(task)), use_bin_type=True)
+    return blob
+
+
+def _with_position(event: TaskEvent, position: int) -> TaskEvent:
+    return dataclasses.replace(event, position=position)

@@ -1,0 +1,145 @@
+"""The task record: riaktq's Riak map, as a typed immutable value.
+
+Field names follow riaktq's map (SPEC A1): registers ``status``, ``priority``,
+``retry``, ``assignee``, ``in``, ``out``, ``cat``, ``sat``, ``laf`` and the set
+``tags``. Payloads (``in``/``out``) are kept msgpack-encoded, as they are stored.
+riaktq-py adds ``attempts``, ``token`` (assignment counter, for fencing),
+``error`` (the last failure) and ``history`` (one entry per attempt).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Iterable
+from typing import Any
+
+from riaktq_py import payload
+
+
+class Status(str, enum.Enum):
+    """A task's status. See :mod:`riaktq_py.transitions` for the graph."""
+
+    TODO = "todo"
+    NEXTUP = "nextup"
+    DONE = "done"
+    FAILED = "failed"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Outcome(str, enum.Enum):
+    """How one attempt ended."""
+
+    DONE = "done"
+    FAILED = "failed"
+    LOST = "lost"  # rolled back: its instance died or forgot it
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Attempt:
+    """One attempt to run a task, kept in the task's history (SPEC B6)."""
+
+    number: int
+    assignee: str
+    token: int
+    outcome: Outcome
+    sat: int | None = None
+    laf: int | None = None
+    out: bytes | None = None
+    error: str | None = None
+
+    def to_wire(self) -> list[Any]:
+        return [
+            self.number,
+            self.assignee,
+            self.token,
+            self.outcome.value,
+            self.sat,
+            self.laf,
+            self.out,
+            self.error,
+        ]
+
+    @classmethod
+    def from_wire(cls, raw: list[Any]) -> Attempt:
+        number, assignee, token, outcome, sat, laf, out, error = raw
+        return cls(number, assignee, token, Outcome(outcome), sat, laf, out, error)
+
+
+def encode_history(history: Iterable[Attempt]) -> bytes:
+    return payload.encode([a.to_wire() for a in history], limit=2**62, what="history")
+
+
+def decode_history(data: bytes | None) -> tuple[Attempt, ...]:
+    if not data:
+        return ()
+    return tuple(Attempt.from_wire(raw) for raw in payload.decode(data, what="history"))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Task:
+    """One task, as stored. Immutable: transitions return new values."""
+
+    key: str
+    status: Status
+    input: bytes
+    cat: int
+    priority: int = 0
+    retry: int = 0
+    tags: frozenset[str] = frozenset()
+    assignee: str | None = None
+    out: bytes | None = None
+    sat: int | None = None
+    laf: int | None = None
+    attempts: int = 0
+    token: int = 0
+    error: str | None = None
+    history: tuple[Attempt, ...] = ()
+
+    @property
+    def input_value(self) -> Any:
+        """The decoded input payload."""
+        return payload.decode(self.input, what=f"input of {self.key!r}")
+
+    @property
+    def output_value(self) -> Any:
+        """The decoded output payload (``None`` when there is none)."""
+        if self.out is None:
+            return None
+        return payload.decode(self.out, what=f"output of {self.key!r}")
+
+    def replace(self, **changes: Any) -> Task:
+        return dataclasses.replace(self, **changes)
+
+    def summary(self) -> dict[str, Any]:
+        """A JSON-friendly view, for the CLI and logs."""
+        return {
+            "key": self.key,
+            "status": self.status.value,
+            "priority": self.priority,
+            "retry": self.retry,
+            "tags": sorted(self.tags),
+            "assignee": self.assignee,
+            "in": _jsonable(self.input_value),
+            "out": _jsonable(self.output_value),
+            "cat": self.cat,
+            "sat": self.sat,
+            "laf": self.laf,
+            "attempts": self.attempts,
+            "error": self.error,
+        }
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value

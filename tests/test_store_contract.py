@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from riaktq_py import payload
-from riaktq_py.store import Store
+from riaktq_py.store import Store, TaskQuery
 from riaktq_py.task import Outcome, Status
 from riaktq_py.transitions import Assign, Close, Open, Restart, Rollback
 
@@ -95,11 +95,31 @@ def test_with_status_pages_through_every_task(store: Store) -> None:
     store.apply([Assign(f"k{i:03}", "i") for i in range(45)], at=2)
     seen: list[str] = []
     after = None
-    while page := store.with_status(Status.NEXTUP, limit=20, after_key=after):
+    while page := store.find(TaskQuery(status=Status.NEXTUP, limit=20, after_key=after)):
         seen += [t.key for t in page]
         after = page[-1].key
     assert seen == [f"k{i:03}" for i in range(45)]
-    assert len(store.with_status(Status.NEXTUP, limit=100, created_before=10)) == 10
+    assert len(store.find(TaskQuery(status=Status.NEXTUP, created_before=10))) == 10
+    assert store.count(TaskQuery(status=Status.NEXTUP)) == 45
+
+
+def test_find_and_count_by_every_criterion(store: Store) -> None:
+    """find and count agree with TaskQuery.matches for each criterion."""
+    store.apply([_open(f"k{i:02}", cat=i * 10, priority=i % 5,
+                       tags={"even"} if i % 2 == 0 else {"odd", "x"}) for i in range(30)], at=1)
+    store.apply([Assign(f"k{i:02}", f"inst{i % 3}") for i in range(0, 30, 4)], at=2)
+    everything = store.find(TaskQuery(limit=100))
+    queries = [
+        TaskQuery(status=Status.TODO), TaskQuery(status=Status.NEXTUP, assignee="inst1"),
+        TaskQuery(created_before=100), TaskQuery(created_after=250),
+        TaskQuery(created_after=50, created_before=150), TaskQuery(tags=frozenset({"odd"})),
+        TaskQuery(tags=frozenset({"x", "odd"})), TaskQuery(tags=frozenset({"od"})),
+        TaskQuery(priority_min=2, priority_max=3), TaskQuery(status=Status.DONE),
+    ]
+    for query in queries:
+        expected = [t.key for t in everything if query.matches(t)]
+        assert [t.key for t in store.find(query)] == expected, query
+        assert store.count(query) == len(expected), query
 
 
 def test_restartable_and_counts(store: Store) -> None:
@@ -142,3 +162,12 @@ def test_delete(store: Store) -> None:
     assert store.delete("t") is True
     assert store.get("t") is None
     assert store.delete("t") is False
+
+
+def test_prune_log_removes_old_entries_in_batches(store: Store) -> None:
+    """prune_log removes at most ``limit`` entries older than ``before``."""
+    store.apply([_open("a"), _open("b")], at=1)
+    store.apply([_open("c")], at=5)
+    assert store.prune_log(before=5, limit=1) == 1
+    assert store.prune_log(before=5, limit=10) == 1
+    assert [e.key for e in store.events_after(0, 10)] == ["c"]

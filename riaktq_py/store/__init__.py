@@ -1,6 +1,6 @@
 """Store backends behind one contract (:class:`Store`)."""
 
-from riaktq_py.store.base import Store
+from riaktq_py.store.base import Store, TaskQuery
 from riaktq_py.store.sqlite import SqliteStore
 
-__all__ = ["SqliteStore", "Store"]
+__all__ = ["SqliteStore", "Store", "TaskQuery"]

@@ -11,11 +11,39 @@ backend.
 from __future__ import annotations
 
 import abc
+import dataclasses
 from collections.abc import Sequence
 
 from riaktq_py.events import TaskEvent
 from riaktq_py.task import Status, Task
 from riaktq_py.transitions import Transition
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TaskQuery:
+    """Which tasks to find. Every criterion is optional; all given must hold."""
+
+    status: Status | None = None
+    created_before: int | None = None  # cat < this (µs)
+    created_after: int | None = None  # cat >= this (µs)
+    tags: frozenset[str] | None = None  # the task has all these tags
+    assignee: str | None = None
+    priority_min: int | None = None
+    priority_max: int | None = None
+    limit: int = 1000
+    after_key: str | None = None
+
+    def matches(self, task: Task) -> bool:
+        """The same test in Python (for backends that filter after fetching)."""
+        return (
+            (self.status is None or task.status is self.status)
+            and (self.created_before is None or task.cat < self.created_before)
+            and (self.created_after is None or task.cat >= self.created_after)
+            and (self.tags is None or self.tags <= task.tags)
+            and (self.assignee is None or task.assignee == self.assignee)
+            and (self.priority_min is None or task.priority >= self.priority_min)
+            and (self.priority_max is None or task.priority <= self.priority_max)
+        )
 
 
 class Store(abc.ABC):
@@ -50,18 +78,16 @@ class Store(abc.ABC):
         """
 
     @abc.abstractmethod
-    def with_status(
-        self,
-        status: Status,
-        *,
-        limit: int,
-        after_key: str | None = None,
-        created_before: int | None = None,
-    ) -> list[Task]:
-        """Tasks in ``status`` ordered by key, after ``after_key`` (for paging).
+    def find(self, query: TaskQuery) -> list[Task]:
+        """Tasks matching ``query``, ordered by key, after ``query.after_key``.
 
-        With ``created_before``, only tasks whose ``cat`` is earlier.
+        At most ``query.limit`` tasks: callers page with ``after_key`` to reach
+        every match (no silent caps).
         """
+
+    @abc.abstractmethod
+    def count(self, query: TaskQuery) -> int:
+        """How many tasks match ``query`` (``limit`` and ``after_key`` ignored)."""
 
     @abc.abstractmethod
     def restartable(self, limit: int) -> list[Task]:
@@ -74,6 +100,10 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def events_after(self, position: int, limit: int) -> list[TaskEvent]:
         """Logged events with a position greater than ``position``, in order."""
+
+    @abc.abstractmethod
+    def prune_log(self, before: int, limit: int) -> int:
+        """Remove up to ``limit`` log entries recorded before ``before``; how many went."""
 
     @abc.abstractmethod
     def delete(self, key: str) -> bool:

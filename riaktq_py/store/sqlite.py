@@ -22,7 +22,7 @@ import msgpack
 
 from riaktq_py.errors import ConfigError, StoreError, StoreUnavailable, TransitionError
 from riaktq_py.events import TaskEvent
-from riaktq_py.store.base import Store
+from riaktq_py.store.base import Store, TaskQuery
 from riaktq_py.task import Status, Task, decode_history, encode_history
 from riaktq_py.transitions import Transition
 
@@ -271,22 +271,15 @@ class SqliteStore(Store):
             offset += page
         return chosen[:limit]
 
-    def with_status(
-        self,
-        status: Status,
-        *,
-        limit: int,
-        after_key: str | None = None,
-        created_before: int | None = None,
-    ) -> list[Task]:
-        sql = f"SELECT {_COLUMNS} FROM tasks WHERE status = ? AND key > ?"
-        params: list[Any] = [status.value, after_key or ""]
-        if created_before is not None:
-            sql += " AND cat < ?"
-            params.append(created_before)
-        sql += " ORDER BY key LIMIT ?"
-        params.append(limit)
-        return [_task(r) for r in self._read(sql, params)]
+    def find(self, query: TaskQuery) -> list[Task]:
+        where, params = _where(query)
+        sql = f"SELECT {_COLUMNS} FROM tasks WHERE {where} AND key > ? ORDER BY key LIMIT ?"
+        return [_task(r) for r in self._read(sql, [*params, query.after_key or "", query.limit])]
+
+    def count(self, query: TaskQuery) -> int:
+        where, params = _where(query)
+        [(n,)] = self._read(f"SELECT count(*) FROM tasks WHERE {where}", params)
+        return int(n)
 
     def restartable(self, limit: int) -> list[Task]:
         rows = self._read(
@@ -320,6 +313,14 @@ class SqliteStore(Store):
             for pos, at, transition, key, blob, error in rows
         ]
 
+    def prune_log(self, before: int, limit: int) -> int:
+        with self._write() as db:
+            cursor = db.execute(
+                "DELETE FROM log WHERE pos IN (SELECT pos FROM log WHERE at < ? ORDER BY pos LIMIT ?)",
+                (before, limit),
+            )
+            return cursor.rowcount
+
     def delete(self, key: str) -> bool:
         with self._write() as db:
             return db.execute("DELETE FROM tasks WHERE key = ?", (key,)).rowcount > 0
@@ -327,6 +328,27 @@ class SqliteStore(Store):
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def _where(query: TaskQuery) -> tuple[str, list[Any]]:
+    clauses = ["1"]
+    params: list[Any] = []
+    for clause, value in (
+        ("status = ?", None if query.status is None else query.status.value),
+        ("cat < ?", query.created_before),
+        ("cat >= ?", query.created_after),
+        ("assignee = ?", query.assignee),
+        ("priority >= ?", query.priority_min),
+        ("priority <= ?", query.priority_max),
+    ):
+        if value is not None:
+            clauses.append(clause)
+            params.append(value)
+    for tag in sorted(query.tags or ()):
+        # tags are stored as a separator-joined sorted list; match one whole element
+        clauses.append("instr(? || tagkey || ?, ?) > 0")
+        params += [TAG_SEPARATOR, TAG_SEPARATOR, f"{TAG_SEPARATOR}{tag}{TAG_SEPARATOR}"]
+    return " AND ".join(clauses), params
 
 
 def _log_blob(task: Task) -> bytes:

@@ -20,4 +20,4 @@ class SystemClock:
 
 
 def seconds_to_us(seconds: float) -> int:
-    return int(round(seconds * 1_000_000))
+    return round(seconds * 1_000_000)

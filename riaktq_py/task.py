@@ -17,7 +17,7 @@ from typing import Any
 from riaktq_py import payload
 
 
-class Status(str, enum.Enum):
+class Status(enum.StrEnum):
     """A task's status. See :mod:`riaktq_py.transitions` for the graph."""
 
     TODO = "todo"
@@ -25,19 +25,13 @@ class Status(str, enum.Enum):
     DONE = "done"
     FAILED = "failed"
 
-    def __str__(self) -> str:
-        return self.value
 
-
-class Outcome(str, enum.Enum):
+class Outcome(enum.StrEnum):
     """How one attempt ended."""
 
     DONE = "done"
     FAILED = "failed"
     LOST = "lost"  # rolled back: its instance died or forgot it
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

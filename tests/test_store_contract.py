@@ -2,22 +2,43 @@
 
 from __future__ import annotations
 
+import itertools
+
 from riaktq_py import payload
 from riaktq_py.store import Store, TaskQuery
 from riaktq_py.task import Outcome, Status
 from riaktq_py.transitions import Assign, Close, Open, Restart, Rollback
 
 
-def _open(key: str, *, cat: int = 0, priority: int = 0, retry: int = 0, tags: set[str] | None = None,
-          value: object = None) -> Open:
-    return Open(key, payload.encode(value), cat=cat, priority=priority, retry=retry,
-                tags=frozenset(tags or ()))
+def _open(
+    key: str,
+    *,
+    cat: int = 0,
+    priority: int = 0,
+    retry: int = 0,
+    tags: set[str] | None = None,
+    value: object = None,
+) -> Open:
+    return Open(
+        key,
+        payload.encode(value),
+        cat=cat,
+        priority=priority,
+        retry=retry,
+        tags=frozenset(tags or ()),
+    )
 
 
 def test_open_then_get_round_trips_every_field(store: Store) -> None:
     """A task written by open reads back with the same fields."""
-    [event] = store.apply([_open("k", cat=7, priority=3, retry=2, tags={"a", "b"},
-                                 value={"x": [1, 2.5, b"raw", "s"]})], at=10)
+    [event] = store.apply(
+        [
+            _open(
+                "k", cat=7, priority=3, retry=2, tags={"a", "b"}, value={"x": [1, 2.5, b"raw", "s"]}
+            )
+        ],
+        at=10,
+    )
     assert event.ok and event.task is not None
     task = store.get("k")
     assert task == event.task
@@ -28,7 +49,7 @@ def test_open_then_get_round_trips_every_field(store: Store) -> None:
 
 
 def test_refused_transition_changes_nothing_and_reports_expected_found(store: Store) -> None:
-    """A transition on the wrong status is refused with 'expected X, found Y'; others still apply."""
+    """A transition on the wrong status is refused ('expected X, found Y'); others apply."""
     store.apply([_open("a"), _open("b")], at=1)
     events = store.apply([Close("a", "i", 1, Outcome.DONE, 1, 1), Assign("b", "i")], at=2)
     assert events[0].error == "close 'a': expected nextup, found todo"
@@ -50,7 +71,9 @@ def test_full_lifecycle_with_restart_keeps_history(store: Store) -> None:
     task = store.get("t")
     assert task is not None and task.status is Status.DONE and task.output_value == "ok"
     assert [(a.assignee, a.outcome, a.error) for a in task.history] == [
-        ("i1", Outcome.FAILED, "boom"), ("i2", Outcome.DONE, None)]
+        ("i1", Outcome.FAILED, "boom"),
+        ("i2", Outcome.DONE, None),
+    ]
     assert task.history[0].sat == 3 and task.history[0].laf == 4
 
 
@@ -72,18 +95,29 @@ def test_todo_order_is_priority_then_age_with_no_cap(store: Store) -> None:
     todo = store.todo(1000)
     assert len(todo) == 60
     assert [(t.priority, t.cat) for t in todo] == sorted(
-        ((t.priority, t.cat) for t in todo), key=lambda pc: (-pc[0], pc[1]))
+        ((t.priority, t.cat) for t in todo), key=lambda pc: (-pc[0], pc[1])
+    )
     assert [t.key for t in store.todo(5)] == [t.key for t in todo[:5]]
 
 
 def test_todo_routes_by_tags(store: Store) -> None:
     """Only tasks whose tags are a subset of the instance's tags are offered."""
-    store.apply([_open("plain", cat=1), _open("gpu", cat=2, tags={"gpu"}),
-                 _open("gpu-big", cat=3, tags={"gpu", "big"}), _open("io", cat=4, tags={"io"})], at=1)
+    store.apply(
+        [
+            _open("plain", cat=1),
+            _open("gpu", cat=2, tags={"gpu"}),
+            _open("gpu-big", cat=3, tags={"gpu", "big"}),
+            _open("io", cat=4, tags={"io"}),
+        ],
+        at=1,
+    )
     assert {t.key for t in store.todo(10, tags=frozenset())} == {"plain"}
     assert {t.key for t in store.todo(10, tags=frozenset({"gpu"}))} == {"plain", "gpu"}
     assert {t.key for t in store.todo(10, tags=frozenset({"gpu", "big", "x"}))} == {
-        "plain", "gpu", "gpu-big"}
+        "plain",
+        "gpu",
+        "gpu-big",
+    }
     assert {t.key for t in store.todo(10)} == {"plain", "gpu", "gpu-big", "io"}
     many = frozenset({"gpu", "big", "io", "a", "b", "c", "d", "e"})
     assert [t.key for t in store.todo(10, tags=many)] == ["plain", "gpu", "gpu-big", "io"]
@@ -105,16 +139,31 @@ def test_with_status_pages_through_every_task(store: Store) -> None:
 
 def test_find_and_count_by_every_criterion(store: Store) -> None:
     """find and count agree with TaskQuery.matches for each criterion."""
-    store.apply([_open(f"k{i:02}", cat=i * 10, priority=i % 5,
-                       tags={"even"} if i % 2 == 0 else {"odd", "x"}) for i in range(30)], at=1)
+    store.apply(
+        [
+            _open(
+                f"k{i:02}",
+                cat=i * 10,
+                priority=i % 5,
+                tags={"even"} if i % 2 == 0 else {"odd", "x"},
+            )
+            for i in range(30)
+        ],
+        at=1,
+    )
     store.apply([Assign(f"k{i:02}", f"inst{i % 3}") for i in range(0, 30, 4)], at=2)
     everything = store.find(TaskQuery(limit=100))
     queries = [
-        TaskQuery(status=Status.TODO), TaskQuery(status=Status.NEXTUP, assignee="inst1"),
-        TaskQuery(created_before=100), TaskQuery(created_after=250),
-        TaskQuery(created_after=50, created_before=150), TaskQuery(tags=frozenset({"odd"})),
-        TaskQuery(tags=frozenset({"x", "odd"})), TaskQuery(tags=frozenset({"od"})),
-        TaskQuery(priority_min=2, priority_max=3), TaskQuery(status=Status.DONE),
+        TaskQuery(status=Status.TODO),
+        TaskQuery(status=Status.NEXTUP, assignee="inst1"),
+        TaskQuery(created_before=100),
+        TaskQuery(created_after=250),
+        TaskQuery(created_after=50, created_before=150),
+        TaskQuery(tags=frozenset({"odd"})),
+        TaskQuery(tags=frozenset({"x", "odd"})),
+        TaskQuery(tags=frozenset({"od"})),
+        TaskQuery(priority_min=2, priority_max=3),
+        TaskQuery(status=Status.DONE),
     ]
     for query in queries:
         expected = [t.key for t in everything if query.matches(t)]
@@ -126,11 +175,20 @@ def test_restartable_and_counts(store: Store) -> None:
     """restartable lists failed tasks with retries left; counts cover every status."""
     store.apply([_open("r", retry=1), _open("n"), _open("t")], at=1)
     store.apply([Assign("r", "i"), Assign("n", "i")], at=2)
-    store.apply([Close("r", "i", 1, Outcome.FAILED, 1, 1, error="x"),
-                 Close("n", "i", 1, Outcome.FAILED, 1, 1, error="y")], at=3)
+    store.apply(
+        [
+            Close("r", "i", 1, Outcome.FAILED, 1, 1, error="x"),
+            Close("n", "i", 1, Outcome.FAILED, 1, 1, error="y"),
+        ],
+        at=3,
+    )
     assert [t.key for t in store.restartable(10)] == ["r"]
-    assert store.count_by_status() == {Status.TODO: 1, Status.NEXTUP: 0, Status.DONE: 0,
-                                       Status.FAILED: 2}
+    assert store.count_by_status() == {
+        Status.TODO: 1,
+        Status.NEXTUP: 0,
+        Status.DONE: 0,
+        Status.FAILED: 2,
+    }
 
 
 def test_log_records_every_transition_in_order(store: Store) -> None:
@@ -139,9 +197,13 @@ def test_log_records_every_transition_in_order(store: Store) -> None:
     second = store.apply([Assign("a", "i"), Assign("a", "i")], at=2)
     events = store.events_after(0, 100)
     assert [(e.transition, e.key, e.ok) for e in events] == [
-        ("open", "a", True), ("open", "b", True), ("assign", "a", True), ("assign", "a", False)]
+        ("open", "a", True),
+        ("open", "b", True),
+        ("assign", "a", True),
+        ("assign", "a", False),
+    ]
     assert [e.position for e in events] == [e.position for e in first + second]
-    assert all(a.position < b.position for a, b in zip(events, events[1:], strict=False))
+    assert all(a.position < b.position for a, b in itertools.pairwise(events))
     assert store.events_after(events[1].position, 1)[0].position == events[2].position
     assert events[2].task == second[0].task
 

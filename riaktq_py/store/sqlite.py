@@ -36,7 +36,7 @@ _COLUMNS = (
 )
 
 _SCHEMA = (
-    f"""CREATE TABLE IF NOT EXISTS tasks (
+    """CREATE TABLE IF NOT EXISTS tasks (
         key TEXT PRIMARY KEY, status TEXT NOT NULL, priority INTEGER NOT NULL,
         retry INTEGER NOT NULL, tagkey TEXT NOT NULL, assignee TEXT, input BLOB NOT NULL,
         output BLOB, cat INTEGER NOT NULL, sat INTEGER, laf INTEGER,
@@ -127,7 +127,9 @@ class SqliteStore(Store):
         if busy_timeout < 0:
             raise ConfigError(f"busy_timeout must be >= 0 seconds, got {busy_timeout}")
         if synchronous.upper() not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
-            raise ConfigError(f"synchronous must be OFF, NORMAL, FULL or EXTRA, got {synchronous!r}")
+            raise ConfigError(
+                f"synchronous must be OFF, NORMAL, FULL or EXTRA, got {synchronous!r}"
+            )
         self.path = path
         self.bucket = bucket
         self._lock = threading.RLock()
@@ -206,7 +208,9 @@ class SqliteStore(Store):
                     except TransitionError as exc:
                         log_rows.append((at, transition.name, transition.key, None, str(exc)))
                         events.append(
-                            TaskEvent(transition.name, self.bucket, transition.key, at, error=str(exc))
+                            TaskEvent(
+                                transition.name, self.bucket, transition.key, at, error=str(exc)
+                            )
                         )
                         continue
                     current[task.key] = writes[task.key] = task
@@ -226,9 +230,7 @@ class SqliteStore(Store):
         except sqlite3.Error as exc:
             raise StoreError(f"sqlite store {self.path!r}: apply failed: {exc}") from exc
         assert first is not None
-        return [
-            _with_position(event, first + offset) for offset, event in enumerate(events)
-        ]
+        return [_with_position(event, first + offset) for offset, event in enumerate(events)]
 
     def get(self, key: str) -> Task | None:
         return self.get_many([key]).get(key)
@@ -297,7 +299,8 @@ class SqliteStore(Store):
 
     def events_after(self, position: int, limit: int) -> list[TaskEvent]:
         rows = self._read(
-            "SELECT pos, at, transition, key, task, error FROM log WHERE pos > ? ORDER BY pos LIMIT ?",
+            "SELECT pos, at, transition, key, task, error FROM log"
+            " WHERE pos > ? ORDER BY pos LIMIT ?",
             (position, limit),
         )
         return [
@@ -316,7 +319,8 @@ class SqliteStore(Store):
     def prune_log(self, before: int, limit: int) -> int:
         with self._write() as db:
             cursor = db.execute(
-                "DELETE FROM log WHERE pos IN (SELECT pos FROM log WHERE at < ? ORDER BY pos LIMIT ?)",
+                "DELETE FROM log WHERE pos IN"
+                " (SELECT pos FROM log WHERE at < ? ORDER BY pos LIMIT ?)",
                 (before, limit),
             )
             return cursor.rowcount

@@ -1,0 +1,100 @@
+"""The event manager (SPEC A4): broadcasts events to subscribers, asynchronously.
+
+Subscribers are callables or pykka actors. Each callable gets its own small
+actor, so a slow subscriber delays nobody else, and each receives every event
+in publication order. A subscriber that raises, or an actor that died, is
+logged and removed; publishing never blocks or fails for the publisher.
+The same manager serves task events and the observer's query results.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pykka
+
+from riaktq_py.log import get_logger
+
+Subscriber = Callable[[Any], object] | pykka.ActorRef[Any]
+
+
+class _Deliver(pykka.ThreadingActor):
+    """Runs one callable subscriber on its own thread."""
+
+    def __init__(
+        self, number: int, callback: Callable[[Any], object], manager: pykka.ActorRef[Any]
+    ):
+        super().__init__()
+        self.number = number
+        self.callback = callback
+        self.manager = manager
+
+    def on_receive(self, message: Any) -> None:
+        try:
+            self.callback(message)
+        except Exception as exc:
+            get_logger(subscriber=repr(self.callback)).warning(
+                "subscriber failed; removed", error=f"{type(exc).__name__}: {exc}"
+            )
+            self.manager.tell(_Remove(self.number))
+            self.stop()
+
+
+class _Remove:
+    def __init__(self, number: int) -> None:
+        self.number = number
+
+
+class EventManager(pykka.ThreadingActor):
+    """Keeps subscribers and gives each every published event, in order."""
+
+    def __init__(self, name: str = "events") -> None:
+        super().__init__()
+        self.name = name
+        self._numbers = itertools.count(1)
+        self._subscribers: dict[int, pykka.ActorRef[Any]] = {}
+        self._owned: set[int] = set()
+        self._log = get_logger(manager=name)
+
+    def subscribe(self, subscriber: Subscriber) -> int:
+        """Add a subscriber; returns the number that unsubscribes it."""
+        number = next(self._numbers)
+        if isinstance(subscriber, pykka.ActorRef):
+            self._subscribers[number] = subscriber
+        elif callable(subscriber):
+            self._subscribers[number] = _Deliver.start(number, subscriber, self.actor_ref)
+            self._owned.add(number)
+        else:
+            raise TypeError(f"a subscriber is a callable or a pykka ActorRef, not {subscriber!r}")
+        return number
+
+    def unsubscribe(self, number: int) -> bool:
+        """Remove a subscriber; ``True`` if it was subscribed."""
+        ref = self._subscribers.pop(number, None)
+        if ref is not None and number in self._owned:
+            self._owned.discard(number)
+            ref.stop(block=False)
+        return ref is not None
+
+    def subscribers(self) -> int:
+        return len(self._subscribers)
+
+    def publish(self, events: Sequence[Any]) -> None:
+        """Send every event to every subscriber (never raises for a subscriber)."""
+        for number, ref in list(self._subscribers.items()):
+            try:
+                for event in events:
+                    ref.tell(event)
+            except pykka.ActorDeadError:
+                self._log.warning("subscriber actor is dead; removed", subscriber=number)
+                self.unsubscribe(number)
+
+    def on_receive(self, message: Any) -> None:
+        if isinstance(message, _Remove):
+            self.unsubscribe(message.number)
+
+    def on_stop(self) -> None:
+        for number in list(self._owned):
+            self.unsubscribe(number)

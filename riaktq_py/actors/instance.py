@@ -1,0 +1,178 @@
+"""Instance actors (SPEC A3): an input queue, an output queue, one task at a time.
+
+The handler runs on the instance's own worker thread, so the actor keeps
+answering ``get``, ``put`` and ``commit`` while a task runs. A task stays at the
+head of the input queue while it runs; its result then waits in the output
+queue, with ``sat`` and ``laf``, until the scheduler commits it.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import dataclasses
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pykka
+
+from riaktq_py import payload
+from riaktq_py.clock import Clock
+from riaktq_py.errors import ConfigError, PayloadError
+from riaktq_py.handlers import Handler
+from riaktq_py.log import get_logger
+from riaktq_py.task import Outcome
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Assignment:
+    """A task handed to an instance."""
+
+    key: str
+    token: int
+    input: bytes
+    tags: frozenset[str] = frozenset()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Result:
+    """An instance's result for one assignment, waiting to be committed."""
+
+    key: str
+    token: int
+    outcome: Outcome
+    sat: int
+    laf: int
+    out: bytes | None = None
+    error: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class InstanceState:
+    """What ``get`` answers: enough for the scheduler's tick."""
+
+    name: str
+    tags: frozenset[str]
+    capacity: int
+    busy: bool
+    inputs: tuple[str, ...]
+    outputs: tuple[Result, ...]
+
+    @property
+    def free(self) -> int:
+        """How many more tasks the input queue accepts."""
+        return max(0, self.capacity - len(self.inputs))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Finished:
+    result: Result
+
+
+def run_handler(
+    handler: Handler, state: Any, assignment: Assignment, clock: Clock, max_output: int
+) -> Result:
+    """Run one assignment through a handler and normalise the outcome into a Result."""
+    sat = clock.now_us()
+    outcome, out, error = Outcome.DONE, None, None
+    try:
+        value = payload.decode(assignment.input, what=f"input of {assignment.key!r}")
+        output = handler.handle(assignment.key, value, assignment.tags, state)
+        out = payload.encode(output, limit=max_output, what=f"output of {assignment.key!r}")
+    except PayloadError as exc:
+        outcome, error = Outcome.FAILED, str(exc)
+    except Exception as exc:
+        outcome, error = Outcome.FAILED, f"{type(exc).__name__}: {exc}"
+    return Result(assignment.key, assignment.token, outcome, sat, clock.now_us() - sat, out, error)
+
+
+class Instance(pykka.ThreadingActor):
+    """Runs tasks through one handler, one at a time, in arrival order."""
+
+    def __init__(
+        self,
+        name: str,
+        handler: Handler,
+        *,
+        clock: Clock,
+        tags: frozenset[str] = frozenset(),
+        capacity: int = 1,
+        options: Mapping[str, Any] | None = None,
+        max_output: int = payload.DEFAULT_MAX_PAYLOAD,
+        on_result: Callable[[], object] | None = None,
+    ) -> None:
+        super().__init__()
+        if capacity < 1:
+            raise ConfigError(f"instance {name!r}: capacity must be >= 1, got {capacity}")
+        self.name = name
+        self.handler = handler
+        self.clock = clock
+        self.tags = frozenset(tags)
+        self.capacity = capacity
+        self.options = dict(options or {})
+        self.max_output = max_output
+        self.on_result = on_result
+        self._inputs: collections.deque[Assignment] = collections.deque()
+        self._outputs: dict[tuple[str, int], Result] = {}
+        self._running: Assignment | None = None
+        self._state: Any = None
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"riaktq-{name}")
+        self._stopping = threading.Event()
+        self._log = get_logger(instance=name)
+
+    def on_start(self) -> None:
+        self._state = self.handler.init(self.options)
+
+    def on_stop(self) -> None:
+        self._stopping.set()
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    # -- the instance's operations -------------------------------------------------
+
+    def get(self) -> InstanceState:
+        return InstanceState(
+            self.name,
+            self.tags,
+            self.capacity,
+            self._running is not None,
+            tuple(a.key for a in self._inputs),
+            tuple(self._outputs.values()),
+        )
+
+    def put(self, assignments: Sequence[Assignment]) -> list[str]:
+        """Append to the input queue, up to capacity; returns the keys accepted."""
+        accepted = list(assignments[: max(0, self.capacity - len(self._inputs))])
+        self._inputs.extend(accepted)
+        self._start_next()
+        return [a.key for a in accepted]
+
+    def commit(self, entries: Sequence[tuple[str, int]]) -> int:
+        """Drop committed (key, token) entries from the output queue."""
+        return sum(self._outputs.pop(entry, None) is not None for entry in entries)
+
+    # -- running ---------------------------------------------------------------------
+
+    def _start_next(self) -> None:
+        if self._running is not None or not self._inputs or self._stopping.is_set():
+            return
+        assignment = self._running = self._inputs[0]
+        self._executor.submit(self._run, assignment)
+
+    def _run(self, assignment: Assignment) -> None:
+        result = run_handler(self.handler, self._state, assignment, self.clock, self.max_output)
+        # if the instance stopped meanwhile, the scheduler's rollback re-runs the task
+        with contextlib.suppress(pykka.ActorDeadError):
+            self.actor_ref.tell(_Finished(result))
+
+    def on_receive(self, message: Any) -> None:
+        if isinstance(message, _Finished):
+            result = message.result
+            self._inputs.popleft()
+            self._running = None
+            self._outputs[(result.key, result.token)] = result
+            self._log.debug("result ready", key=result.key, outcome=result.outcome.value)
+            self._start_next()
+            if self.on_result is not None:
+                self.on_result()

@@ -1,0 +1,196 @@
+"""The scheduler actor (SPEC A2): owns the timer and the idle/busy state.
+
+As in riaktq, the owner never runs a tick itself: each tick runs on a worker
+thread, so ticks never overlap, a tick requested while one runs is dropped
+(logged), and a crashed tick is logged and the next one runs as usual.
+Besides the interval timer, :meth:`Scheduler.trigger` (called when a task is
+opened or an instance has a result) asks for a tick after a short debounce;
+a trigger that arrives during a tick makes one more tick run right after it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pykka
+
+from riaktq_py.actors.handles import InstanceHandle
+from riaktq_py.actors.tick import Tick, TickConfig, TickReport
+from riaktq_py.engine import Engine
+from riaktq_py.errors import ConfigError
+from riaktq_py.log import get_logger
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SchedulerConfig:
+    """When ticks run. ``interval=None`` disables the timer, ``debounce=None`` triggers."""
+
+    interval: float | None = 60.0
+    debounce: float | None = 0.002
+    tick: TickConfig = dataclasses.field(default_factory=TickConfig)
+
+    def __post_init__(self) -> None:
+        if self.interval is not None and self.interval <= 0:
+            raise ConfigError(f"interval must be > 0 seconds (or None), got {self.interval}")
+        if self.debounce is not None and self.debounce < 0:
+            raise ConfigError(f"debounce must be >= 0 seconds (or None), got {self.debounce}")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Tick:
+    reason: str
+    future: pykka.ThreadingFuture[TickReport | None] | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _TickDone:
+    report: TickReport | None
+    error: BaseException | None
+
+
+class Scheduler(pykka.ThreadingActor):
+    """Runs ticks over the given instances; see the module docstring."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        instances: Sequence[InstanceHandle] = (),
+        config: SchedulerConfig | None = None,
+    ) -> None:
+        super().__init__()
+        self.engine = engine
+        self.config = config or SchedulerConfig()
+        self._instances: dict[str, InstanceHandle] = {i.name: i for i in instances}
+        self._busy = False
+        self._rerun = False
+        self._waiting: list[pykka.ThreadingFuture[TickReport | None]] = []
+        self._debounce_timer: threading.Timer | None = None
+        self._stopping = threading.Event()
+        self._worker = ThreadPoolExecutor(1, thread_name_prefix="riaktq-tick")
+        self._log = get_logger(component="scheduler")
+        self.ticks = 0
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    def on_start(self) -> None:
+        if self.config.interval is not None:
+            threading.Thread(target=self._timer, name="riaktq-timer", daemon=True).start()
+            self.actor_ref.tell(_Tick("start"))
+
+    def on_stop(self) -> None:
+        self._stopping.set()
+        if self._debounce_timer is not None:
+            self._debounce_timer.cancel()
+        self._worker.shutdown(wait=True)
+
+    def _timer(self) -> None:
+        interval = self.config.interval
+        assert interval is not None
+        while not self._stopping.wait(interval):
+            try:
+                self.actor_ref.tell(_Tick("interval"))
+            except pykka.ActorDeadError:
+                return
+
+    # -- API ------------------------------------------------------------------------
+
+    def add_instance(self, handle: InstanceHandle) -> None:
+        self._instances[handle.name] = handle
+
+    def remove_instance(self, name: str) -> bool:
+        return self._instances.pop(name, None) is not None
+
+    def instance_names(self) -> list[str]:
+        return sorted(self._instances)
+
+    def tick(self) -> pykka.ThreadingFuture[TickReport | None]:
+        """Ask for a tick now; the future gives its report, or None if it was dropped."""
+        future: pykka.ThreadingFuture[TickReport | None] = pykka.ThreadingFuture()
+        self._on_tick(_Tick("manual", future))
+        return future
+
+    def trigger(self) -> None:
+        """Something happened (task opened, result ready): tick soon (debounced)."""
+        if self.config.debounce is None or self._stopping.is_set():
+            return
+        if self._busy:
+            self._rerun = True
+            return
+        if self._debounce_timer is None:
+            timer = threading.Timer(self.config.debounce, self._fire_trigger)
+            timer.daemon = True
+            self._debounce_timer = timer
+            timer.start()
+
+    def _fire_trigger(self) -> None:
+        with contextlib.suppress(pykka.ActorDeadError):
+            self.actor_ref.tell(_Tick("trigger"))
+
+    # -- ticks ----------------------------------------------------------------------
+
+    def on_receive(self, message: Any) -> None:
+        if isinstance(message, _Tick):
+            self._on_tick(message)
+        elif isinstance(message, _TickDone):
+            self._on_done(message)
+
+    def _on_tick(self, message: _Tick) -> None:
+        if message.reason == "trigger":
+            self._debounce_timer = None
+        if self._busy:
+            if message.reason == "trigger":
+                self._rerun = True
+            else:
+                self._log.info("tick dropped: previous tick still running", reason=message.reason)
+            if message.future is not None:
+                message.future.set(None)
+            return
+        self._busy = True
+        if message.future is not None:
+            self._waiting.append(message.future)
+        tick = Tick(self.engine, list(self._instances.values()), self.config.tick)
+        self._worker.submit(self._run, tick)
+
+    def _run(self, tick: Tick) -> None:
+        try:
+            done = _TickDone(tick.run(), None)
+        except Exception as exc:
+            done = _TickDone(None, exc)
+        with contextlib.suppress(pykka.ActorDeadError):
+            self.actor_ref.tell(done)
+
+    def _on_done(self, done: _TickDone) -> None:
+        self._busy = False
+        self.ticks += 1
+        if done.error is not None:
+            self._log.error("tick crashed", error=f"{type(done.error).__name__}: {done.error}")
+        elif done.report is not None and (
+            done.report.assigned
+            or done.report.committed
+            or done.report.rolled_back
+            or done.report.restarted
+        ):
+            self._log.debug("tick", **dataclasses.asdict(done.report))
+        waiting, self._waiting = self._waiting, []
+        for future in waiting:
+            if done.error is not None:
+                future.set_exception((type(done.error), done.error, done.error.__traceback__))
+            else:
+                future.set(done.report)
+        if self._rerun and not self._stopping.is_set():
+            self._rerun = False
+            self._on_tick(_Tick("trigger"))
+        elif done.report is not None and _more_to_do(done.report, self.config.tick.batch_size):
+            self.trigger()
+
+
+def _more_to_do(report: TickReport, batch_size: int) -> bool:
+    """A step hit its batch bound, or rolled-back tasks wait: tick again soon."""
+    return bool(report.rolled_back) or batch_size <= max(
+        report.committed, report.restarted, report.assigned
+    )

@@ -1,0 +1,330 @@
+"""RiakStore: tasks as riaktq's Riak maps on a Riak KV cluster.
+
+Layout (see :mod:`.layout`): one map per task in ``bucket_type``/``bucket``,
+riaktq's registers and tags set, riaktq-py's extra fields beside them. In the
+same (map) bucket type, ``<bucket>.index`` holds the status index when no
+Solr index is configured (:mod:`.index`) and ``<bucket>.log`` the transition
+log (:mod:`.log`). With ``search_index`` (riaktq's Yokozuna set-up on Riak
+2.x), todo/find/count/restartable query Solr instead (:mod:`.search`) and no
+index buckets are written.
+
+``apply`` reads the tasks (``pr`` = quorum), runs the transitions on them in
+memory, then writes, in this order: (1) the index entries of the new states,
+(2) each changed task as one map update carrying the fetch's context
+(``pw`` = quorum; only the fields that changed), (3) removal of the old
+entries, (4) the log entries. A crash between steps leaves extra index
+entries (verified away on read) but never a task missing from the index;
+a crash before (4) loses those log entries.
+
+Why this is safe under Riak's eventual consistency
+--------------------------------------------------
+Riak has no compare-and-set on maps: two writers that read the same status
+could both act on it, and registers converge last-write-wins. riaktq's rule
+(and riaktq-py's) is that one writer, the scheduler, changes ``status``:
+transitions are serialised by one scheduler (and by a lock inside this
+process), each reads the task at ``pr`` = quorum and writes at ``pw`` =
+quorum, so a read sees the previous write of the same writer and the status a
+transition checks is the status it replaces. Other writers (``open`` from the
+API, instances reporting results) touch other fields or write through the
+same transitions; since each update only sends the registers that changed,
+concurrent updates of different fields merge field by field instead of
+overwriting each other, and sets (tags, index shards) merge adds and
+removes as CRDTs. The per-task ``rev`` register lets index readers tell a
+stale entry from one whose write is in flight.
+
+What the scheduler lease adds (multi-process issue): the rule above is only a
+convention while two schedulers can run. The lease makes it enforced: a
+second scheduler (another process or host) cannot act until the lease
+expires, so two writers never both apply ``assign`` to one todo task (which
+could run it twice) or take the same log positions. Without it, riaktq-py on
+Riak gives what riaktq gives: at-least-once delivery.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Iterable, Sequence
+from typing import NamedTuple
+
+from riaktq_py.errors import ConfigError, TransitionError
+from riaktq_py.events import TaskEvent
+from riaktq_py.store.base import Store, TaskQuery
+from riaktq_py.store.riak import index, layout
+from riaktq_py.store.riak.connection import Node, Pool
+from riaktq_py.store.riak.index import Entry, StatusIndex, latest
+from riaktq_py.store.riak.log import TransitionLog
+from riaktq_py.store.riak.maps import MapValue, Quorum, RiakClient
+from riaktq_py.store.riak.search import SearchQueries
+from riaktq_py.task import Status, Task
+from riaktq_py.transitions import Transition
+
+#: How many tasks are fetched to verify index entries at a time.
+VERIFY_CHUNK = 64
+
+
+class _Stored(NamedTuple):
+    task: Task
+    rev: int
+    context: bytes
+
+
+def parse_node(text: str) -> Node:
+    """``host:port`` (port 8087 when omitted; ``[v6]:port`` for IPv6)."""
+    host, sep, port = text.strip().rpartition(":")
+    if not sep or "]" in port:
+        host, port = text.strip(), "8087"
+    host = host.strip("[]")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"riak node {text!r} is not host:port")
+    return Node(host, int(port))
+
+
+def _entry_matches(query: TaskQuery, e: Entry) -> bool:
+    return (
+        (query.status is None or e.status is query.status)
+        and (query.created_before is None or e.cat < query.created_before)
+        and (query.created_after is None or e.cat >= query.created_after)
+        and (query.tags is None or query.tags <= e.tags)
+        and (query.assignee is None or e.assignee == query.assignee)
+        and (query.priority_min is None or e.priority >= query.priority_min)
+        and (query.priority_max is None or e.priority <= query.priority_max)
+    )
+
+
+class RiakStore(Store):
+    """Tasks on Riak KV. ``nodes``: ``Node``s or ``"host:port"`` strings."""
+
+    def __init__(
+        self,
+        nodes: Sequence[Node | str],
+        bucket_type: str = "riaktq_task_t",
+        bucket: str = "task",
+        *,
+        pool_size: int = 4,
+        timeout: float = 5.0,
+        quorum: Quorum | None = None,
+        shards: int = 16,
+        search_index: str | None = None,
+    ) -> None:
+        if not bucket_type or not bucket:
+            raise ConfigError("riak store needs a bucket type and a bucket")
+        if shards < 1:
+            raise ConfigError(f"riak index shards must be >= 1, got {shards}")
+        self.nodes = [n if isinstance(n, Node) else parse_node(n) for n in nodes]
+        self.bucket_type = bucket_type
+        self.bucket = bucket
+        self.search_index = search_index
+        self.client = RiakClient(
+            Pool(self.nodes, size=pool_size, timeout=timeout), bucket_type, quorum=quorum
+        )
+        self.index = StatusIndex(self.client, f"{bucket}.index", shards)
+        self.log = TransitionLog(self.client, f"{bucket}.log", bucket)
+        self.search = (
+            SearchQueries(self.client, search_index, bucket, self.get_many)
+            if search_index else None
+        )
+        self._lock = threading.RLock()
+
+    def __repr__(self) -> str:
+        nodes = ",".join(map(str, self.nodes))
+        return f"RiakStore(riak://{nodes}/{self.bucket_type}/{self.bucket})"
+
+    # -- reading tasks ------------------------------------------------------
+
+    def _fetch(self, keys: Iterable[str]) -> dict[str, _Stored]:
+        found: dict[str, _Stored] = {}
+        for key in dict.fromkeys(keys):
+            value = self.client.fetch(self.bucket, key)
+            if value is not None and not value.is_empty():
+                task, rev = layout.decode(key, value)
+                found[key] = _Stored(task, rev, value.context)
+        return found
+
+    def get(self, key: str) -> Task | None:
+        return self.get_many([key]).get(key)
+
+    def get_many(self, keys: Sequence[str]) -> dict[str, Task]:
+        return {key: stored.task for key, stored in self._fetch(keys).items()}
+
+    # -- transitions --------------------------------------------------------
+
+    def apply(self, transitions: Sequence[Transition], *, at: int) -> list[TaskEvent]:
+        if not transitions:
+            return []
+        with self._lock:
+            stored = self._fetch(t.key for t in transitions)
+            current = {key: s.task for key, s in stored.items()}
+            events: list[TaskEvent] = []
+            changed: dict[str, None] = {}
+            for transition in transitions:
+                try:
+                    task = transition.apply(current.get(transition.key))
+                except TransitionError as exc:
+                    events.append(TaskEvent(transition.name, self.bucket, transition.key, at,
+                                            error=str(exc)))
+                    continue
+                current[task.key] = task
+                changed[task.key] = None
+                events.append(TaskEvent(transition.name, self.bucket, task.key, at, task=task))
+            self._write({key: current[key] for key in changed}, stored)
+            positions = self.log.append(events)
+        return [dataclasses.replace(e, position=p) for e, p in zip(events, positions, strict=True)]
+
+    def _write(self, tasks: dict[str, Task], stored: dict[str, _Stored]) -> None:
+        revs = {key: (stored[key].rev if key in stored else 0) + 1 for key in tasks}
+        if self.search is None:
+            self.index.add(Entry.of(task, revs[key]) for key, task in tasks.items())
+        for key, task in tasks.items():
+            old = stored.get(key)
+            ops = layout.encode(task, rev=revs[key], previous=old.task if old else None,
+                                previous_rev=old.rev if old else None)
+            self.client.update(self.bucket, key, ops, context=old.context if old else None)
+        if self.search is None:
+            self.index.remove(Entry.of(stored[key].task, stored[key].rev)
+                              for key in tasks if key in stored)
+
+    def delete(self, key: str) -> bool:
+        with self._lock:
+            old = self._fetch([key]).get(key)
+            if old is None:
+                return False
+            self.client.delete(self.bucket, key)
+            if self.search is None:
+                self.index.remove([Entry.of(old.task, old.rev)])
+            return True
+
+    # -- queries ------------------------------------------------------------
+
+    def _verified(self, entries: Sequence[Entry], limit: int) -> list[Task]:
+        """The tasks of ``entries`` (in order) whose entry is current; drops stale ones."""
+        chosen: list[Task] = []
+        for start in range(0, len(entries), VERIFY_CHUNK):
+            if len(chosen) >= limit:
+                break
+            chunk = entries[start : start + VERIFY_CHUNK]
+            stored = self._fetch(e.key for e in chunk)
+            stale = []
+            for entry in chunk:
+                found = stored.get(entry.key)
+                if found is None:
+                    stale.append(entry)
+                elif Entry.of(found.task, found.rev) == entry:
+                    chosen.append(found.task)
+                elif found.rev >= entry.rev:
+                    stale.append(entry)
+                # else: its task write is in flight; skip it
+            if stale:
+                self.index.remove(stale)
+        return chosen[:limit]
+
+    def todo(self, limit: int, *, tags: frozenset[str] | None = None) -> list[Task]:
+        if limit <= 0:
+            return []
+        if self.search is not None:
+            return self.search.todo(limit, tags)
+        entries = sorted(
+            (e for e in latest(self.index.entries([Status.TODO])).values()
+             if tags is None or e.tags <= tags),
+            key=Entry.order,
+        )
+        return self._verified(entries, limit)
+
+    def find(self, query: TaskQuery) -> list[Task]:
+        if query.limit <= 0:
+            return []
+        if self.search is not None:
+            return self.search.find(query)
+        statuses = list(Status) if query.status is None else [query.status]
+        after = query.after_key
+        entries = sorted(
+            (e for e in latest(self.index.entries(statuses)).values()
+             if _entry_matches(query, e) and (after is None or e.key > after)),
+            key=lambda e: e.key,
+        )
+        return [t for t in self._verified(entries, query.limit) if query.matches(t)]
+
+    def count(self, query: TaskQuery) -> int:
+        """From the index (latest entry per key), without fetching the tasks."""
+        if self.search is not None:
+            return self.search.count(query)
+        entries = latest(self.index.entries(Status)).values()
+        return sum(1 for e in entries if _entry_matches(query, e))
+
+    def restartable(self, limit: int) -> list[Task]:
+        if limit <= 0:
+            return []
+        if self.search is not None:
+            return self.search.restartable(limit)
+        entries = sorted(
+            (e for e in latest(self.index.entries([Status.FAILED])).values() if e.retry > 0),
+            key=lambda e: e.key,
+        )
+        return self._verified(entries, limit)
+
+    def count_by_status(self) -> dict[Status, int]:
+        counts = dict.fromkeys(Status, 0)
+        if self.search is not None:
+            for status in Status:
+                counts[status] = self.search.count(TaskQuery(status=status))
+            return counts
+        for entry in latest(self.index.entries(Status)).values():
+            counts[entry.status] += 1
+        return counts
+
+    # -- the log ------------------------------------------------------------
+
+    def events_after(self, position: int, limit: int) -> list[TaskEvent]:
+        return self.log.after(position, limit)
+
+    def prune_log(self, before: int, limit: int) -> int:
+        with self._lock:
+            return self.log.prune(before, limit)
+
+    # -- repair -------------------------------------------------------------
+
+    def repair(self, keys: Iterable[str]) -> int:
+        """Make the index agree with these tasks; how many entries were fixed.
+
+        For each key: add the entry of its current state if missing, remove
+        its entries in other shards. Use after a crash of several writers,
+        or to index tasks riaktq (Erlang) wrote.
+        """
+        if self.search is not None:
+            return 0
+        fixed = 0
+        with self._lock:
+            for key in dict.fromkeys(keys):
+                stored = self._fetch([key]).get(key)
+                want = None if stored is None else Entry.of(stored.task, stored.rev)
+                have: list[Entry] = []
+                for status in Status:
+                    shard = self.client.fetch(self.index.bucket, self.index.shard(status, key))
+                    have += [e for e in _shard_entries(status, shard) if e.key == key]
+                extra = [e for e in have if e != want]
+                self.index.remove(extra)
+                fixed += len(extra)
+                if want is not None and want not in have:
+                    self.index.add([want])
+                    fixed += 1
+        return fixed
+
+    def repair_from_log(self, position: int = 0, batch: int = 500) -> int:
+        """Repair every task the log names after ``position``."""
+        fixed = 0
+        while events := self.events_after(position, batch):
+            fixed += self.repair(e.key for e in events)
+            position = events[-1].position
+        return fixed
+
+    def ping(self) -> None:
+        self.client.ping()
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _shard_entries(status: Status, shard: MapValue | None) -> list[Entry]:
+    if shard is None:
+        return []
+    return [Entry.decode(status, raw) for raw in shard.sets.get(index.FIELD, ())]

@@ -286,6 +286,13 @@ class Riaktq:
             if number is not None:
                 self.unsubscribe(number)
 
+    def wait_idle(self, timeout: float = 30.0) -> None:
+        """Block until every local instance has run everything in its input queue."""
+        for ref in self._instances:
+            if ref.is_alive():
+                future = ref.proxy().idle().get(timeout=timeout)
+                future.get(timeout=timeout)
+
     # -- events and ticks -----------------------------------------------------------
 
     def subscribe(self, subscriber: Subscriber) -> int:

@@ -1,5 +1,7 @@
 """Test helpers, part of the public API: a fake clock, event capture, manual ticks.
 
+``drive(tq)`` ticks by hand until there is nothing left to do.
+
 clock = FakeClock()
 tq = Riaktq(SqliteStore(), clock=clock, interval=None, debounce=None)
 events = EventCapture()
@@ -96,3 +98,23 @@ def run_tick(queue: Any, timeout: float = 60.0) -> TickReport:
         raise RuntimeError("the tick was dropped: another tick was running")
     assert isinstance(report, TickReport)
     return report
+
+
+def _idle_report(report: TickReport) -> bool:
+    return not (report.committed or report.restarted or report.assigned or report.rolled_back)
+
+
+def drive(queue: Any, max_ticks: int = 1000, timeout: float = 60.0) -> list[TickReport]:
+    """Tick by hand until a tick finds nothing to do; returns every tick's report.
+
+    Before each tick it waits until the instances have run what they were given,
+    so every tick sees their results: no sleeps, no timer.
+    """
+    reports: list[TickReport] = []
+    for _ in range(max_ticks):
+        queue.wait_idle(timeout)
+        report = run_tick(queue, timeout)
+        reports.append(report)
+        if _idle_report(report):
+            return reports
+    raise RuntimeError(f"still busy after {max_ticks} ticks: {reports[-1]}")

@@ -149,7 +149,9 @@ class Restart:
     def apply(self, current: Task | None) -> Task:
         task = _expect(self.name, self.key, current, Status.FAILED)
         if task.retry <= 0:
-            raise TransitionError(self.name, self.key, "failed with retries left", "failed with retry 0")
+            raise TransitionError(
+                self.name, self.key, "failed with retries left", "failed with retry 0"
+            )
         return task.replace(
             status=Status.TODO, retry=task.retry - 1, priority=task.priority - 1, assignee=None
         )

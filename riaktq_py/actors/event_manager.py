@@ -30,16 +30,19 @@ class _Deliver(pykka.ThreadingActor):
         self.number = number
         self.callback = callback
         self.manager = manager
+        self.failed = False
 
     def on_receive(self, message: Any) -> None:
+        if self.failed:
+            return  # removed: drop what was queued before the removal
         try:
             self.callback(message)
         except Exception as exc:
+            self.failed = True
             get_logger(subscriber=repr(self.callback)).warning(
                 "subscriber failed; removed", error=f"{type(exc).__name__}: {exc}"
             )
             self.manager.tell(_Remove(self.number))
-            self.stop()
 
 
 class _Remove:

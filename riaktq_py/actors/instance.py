@@ -118,6 +118,7 @@ class Instance(pykka.ThreadingActor):
         self._outputs: dict[tuple[str, int], Result] = {}
         self._running: Assignment | None = None
         self._state: Any = None
+        self._idle_waiters: list[pykka.ThreadingFuture[None]] = []
         self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"riaktq-{name}")
         self._stopping = threading.Event()
         self._log = get_logger(instance=name)
@@ -152,6 +153,15 @@ class Instance(pykka.ThreadingActor):
         """Drop committed (key, token) entries from the output queue."""
         return sum(self._outputs.pop(entry, None) is not None for entry in entries)
 
+    def idle(self) -> pykka.ThreadingFuture[None]:
+        """A future set once the input queue is empty (every result is in the output queue)."""
+        future: pykka.ThreadingFuture[None] = pykka.ThreadingFuture()
+        if self._inputs:
+            self._idle_waiters.append(future)
+        else:
+            future.set(None)
+        return future
+
     # -- running ---------------------------------------------------------------------
 
     def _start_next(self) -> None:
@@ -174,5 +184,9 @@ class Instance(pykka.ThreadingActor):
             self._outputs[(result.key, result.token)] = result
             self._log.debug("result ready", key=result.key, outcome=result.outcome.value)
             self._start_next()
+            if not self._inputs:
+                waiters, self._idle_waiters = self._idle_waiters, []
+                for future in waiters:
+                    future.set(None)
             if self.on_result is not None:
                 self.on_result()

@@ -1,0 +1,95 @@
+"""The event manager: every subscriber gets every event in order; failures are contained."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pykka
+import pytest
+
+from riaktq_py.actors.event_manager import EventManager
+from riaktq_py.testing import EventCapture
+
+T = 5.0
+
+
+class Recorder(pykka.ThreadingActor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[Any] = []
+        self.done = threading.Event()
+
+    def on_receive(self, message: Any) -> None:
+        self.seen.append(message)
+        if message == "last":
+            self.done.set()
+
+
+def test_callables_and_actors_receive_every_event_in_order() -> None:
+    manager = EventManager.start().proxy()
+    first, second = EventCapture(), EventCapture()
+    manager.subscribe(first).get(timeout=T)
+    manager.subscribe(second).get(timeout=T)
+    recorder = Recorder.start()
+    manager.subscribe(recorder).get(timeout=T)
+    for batch in range(50):
+        manager.publish([batch * 2, batch * 2 + 1])
+    manager.publish(["last"])
+    expected = [*range(100), "last"]
+    for capture in (first, second):
+        capture.wait_for(lambda e: e == "last", T)
+        assert capture.events == expected
+    proxy = recorder.proxy()
+    assert proxy.done.get(timeout=T).wait(T)
+    assert proxy.seen.get(timeout=T) == expected
+
+
+def test_a_failing_subscriber_is_removed_and_others_go_on() -> None:
+    manager = EventManager.start().proxy()
+    good = EventCapture()
+    calls: list[Any] = []
+
+    def bad(event: Any) -> None:
+        calls.append(event)
+        raise ValueError("subscriber bug")
+
+    manager.subscribe(bad).get(timeout=T)
+    manager.subscribe(good).get(timeout=T)
+    manager.publish([1, 2, 3])
+    good.wait_for(lambda e: e == 3, T)
+    manager.publish([4])
+    good.wait_for(lambda e: e == 4, T)
+    assert good.events == [1, 2, 3, 4]
+    assert calls == [1]  # removed after its first failure
+    # the removal message is processed before the next query to the manager
+    assert manager.subscribers().get(timeout=T) == 1
+
+
+def test_a_dead_actor_subscriber_is_removed_on_publish() -> None:
+    manager = EventManager.start().proxy()
+    recorder = Recorder.start()
+    manager.subscribe(recorder).get(timeout=T)
+    recorder.stop()
+    manager.publish([1]).get(timeout=T)
+    assert manager.subscribers().get(timeout=T) == 0
+
+
+def test_unsubscribe_stops_delivery() -> None:
+    manager = EventManager.start().proxy()
+    capture, witness = EventCapture(), EventCapture()
+    number = manager.subscribe(capture).get(timeout=T)
+    manager.subscribe(witness).get(timeout=T)
+    manager.publish([1]).get(timeout=T)
+    assert manager.unsubscribe(number).get(timeout=T) is True
+    assert manager.unsubscribe(number).get(timeout=T) is False
+    manager.publish([2])
+    witness.wait_for(lambda e: e == 2, T)
+    capture.wait_for(lambda e: e == 1, T)
+    assert capture.events == [1]
+
+
+def test_a_subscriber_must_be_callable_or_an_actor() -> None:
+    manager = EventManager.start().proxy()
+    with pytest.raises(TypeError, match="callable or a pykka ActorRef"):
+        manager.subscribe(42).get(timeout=T)

@@ -1,0 +1,149 @@
+"""The scheduler actor: ticks never overlap, crashes are contained, events trigger ticks."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import pykka
+import pytest
+
+from riaktq_py import ConfigError, Riaktq, Status, Store
+from riaktq_py.actors.handles import InstanceHandle
+from riaktq_py.actors.instance import Assignment, InstanceState
+from riaktq_py.actors.scheduler import Scheduler, SchedulerConfig
+from riaktq_py.actors.tick import TickConfig, TickReport
+from riaktq_py.engine import Engine
+from riaktq_py.testing import EventCapture, FakeClock
+
+T = 10.0
+
+
+class BlockingInstance:
+    """An instance handle whose ``get`` blocks until released: holds a tick open."""
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    @property
+    def name(self) -> str:
+        return "blocker"
+
+    def get(self, timeout: float) -> InstanceState:
+        self.entered.set()
+        self.release.wait(T)
+        return InstanceState("blocker", frozenset({"none"}), 1, False, (), ())
+
+    def put(self, assignments: Sequence[Assignment], timeout: float) -> list[str]:
+        return []
+
+    def commit(self, entries: Sequence[tuple[str, int]], timeout: float) -> int:
+        return 0
+
+
+def _scheduler(
+    store: Store, instances: Sequence[InstanceHandle] = (), **config: Any
+) -> pykka.ActorRef[Scheduler]:
+    engine = Engine(store, FakeClock())
+    settings = {"interval": None, "debounce": None, **config}
+    return Scheduler.start(engine, instances, SchedulerConfig(**settings))
+
+
+def test_a_tick_requested_while_one_runs_is_dropped(store: Store) -> None:
+    blocker = BlockingInstance()
+    scheduler = _scheduler(store, [blocker]).proxy()
+    first = scheduler.tick().get(timeout=T)
+    assert blocker.entered.wait(T)
+    second = scheduler.tick().get(timeout=T)
+    assert second.get(timeout=T) is None  # dropped at once, while the first runs
+    blocker.release.set()
+    report = first.get(timeout=T)
+    assert isinstance(report, TickReport)
+    assert scheduler.ticks.get(timeout=T) == 1
+
+
+def test_a_crashed_tick_is_reported_and_the_next_tick_runs(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[int] = []
+    real = store.restartable
+
+    def flaky(limit: int) -> list[Any]:
+        calls.append(limit)
+        if len(calls) == 1:
+            raise RuntimeError("store hiccup")
+        return real(limit)
+
+    monkeypatch.setattr(store, "restartable", flaky)
+    scheduler = _scheduler(store).proxy()
+    with pytest.raises(RuntimeError, match="store hiccup"):
+        scheduler.tick().get(timeout=T).get(timeout=T)
+    report = scheduler.tick().get(timeout=T).get(timeout=T)
+    assert isinstance(report, TickReport)
+    assert len(calls) == 2
+
+
+def test_opening_a_task_triggers_a_tick_without_waiting_for_the_interval(store: Store) -> None:
+    """SPEC B10: the interval is an hour, yet tasks run at once (open and result trigger)."""
+    tq = Riaktq(store, interval=3600.0, debounce=0.001)
+    tq.add_handler("echo", lambda value: value, instances=2, capacity=4)
+    events = EventCapture()
+    with tq:
+        tq.subscribe(events)
+        tq.open_many([(f"t{i}", i) for i in range(50)], handler="echo")
+        for i in range(50):
+            assert tq.wait(f"t{i}", timeout=T).output_value == i
+    assert events.count(lambda e: e.transition == "close" and e.ok) == 50
+
+
+def test_the_interval_timer_ticks_on_its_own(store: Store) -> None:
+    ticked = threading.Event()
+    engine = Engine(store, FakeClock())
+    scheduler = Scheduler.start(engine, [], SchedulerConfig(interval=0.01, debounce=None))
+    original = scheduler.proxy()
+
+    def watch() -> None:
+        while original.ticks.get(timeout=T) < 3:
+            pass
+        ticked.set()
+
+    threading.Thread(target=watch, daemon=True).start()
+    assert ticked.wait(T)
+
+
+def test_a_tick_reaches_tasks_beyond_the_batch_size_over_following_ticks(store: Store) -> None:
+    tq = Riaktq(store, clock=FakeClock(), interval=None, debounce=None, batch_size=7)
+    tq.add_handler("echo", lambda value: value, instances=1, capacity=50)
+    with tq:
+        tq.open_many([(f"t{i}", i) for i in range(20)], handler="echo")
+        assert tq.tick(T).assigned == 7  # type: ignore[union-attr]
+        assert tq.tick(T).assigned == 7  # type: ignore[union-attr]
+        assert tq.tick(T).assigned == 6  # type: ignore[union-attr]
+    assert tq.store.count_by_status()[Status.TODO] == 0
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"interval": 0}, "interval must be > 0"),
+        ({"debounce": -1}, "debounce must be >= 0"),
+        ({"tick": TickConfig(batch_size=1)}, None),
+    ],
+)
+def test_bad_scheduler_configuration_is_named(config: dict[str, Any], message: str | None) -> None:
+    if message is None:
+        SchedulerConfig(**config)
+        return
+    with pytest.raises(ConfigError, match=message):
+        SchedulerConfig(**config)
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [({"batch_size": 0}, "batch_size must be >= 1"), ({"call_timeout": 0}, "call_timeout")],
+)
+def test_bad_tick_configuration_is_named(config: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        TickConfig(**config)

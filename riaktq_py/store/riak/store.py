@@ -3,8 +3,9 @@
 Layout (see :mod:`.layout`): one map per task in ``bucket_type``/``bucket``,
 riaktq's registers and tags set, riaktq-py's extra fields beside them. In the
 same (map) bucket type, ``<bucket>.index`` holds the status index when no
-Solr index is configured (:mod:`.index`) and ``<bucket>.log`` the transition
-log (:mod:`.log`). With ``search_index`` (riaktq's Yokozuna set-up on Riak
+Solr index is configured (:mod:`.index`), ``<bucket>.log`` the transition
+log (:mod:`.log`) and ``<bucket>.meta`` small named values (one map per name,
+register ``value``). With ``search_index`` (riaktq's Yokozuna set-up on Riak
 2.x), todo/find/count/restartable query Solr instead (:mod:`.search`) and no
 index buckets are written.
 
@@ -44,7 +45,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import NamedTuple
 
 from riaktq_py.errors import ConfigError, TransitionError
@@ -54,7 +55,7 @@ from riaktq_py.store.riak import index, layout
 from riaktq_py.store.riak.connection import Node, Pool
 from riaktq_py.store.riak.index import Entry, StatusIndex, latest
 from riaktq_py.store.riak.log import TransitionLog
-from riaktq_py.store.riak.maps import MapValue, Quorum, RiakClient
+from riaktq_py.store.riak.maps import MapOps, MapValue, Quorum, RiakClient
 from riaktq_py.store.riak.search import SearchQueries
 from riaktq_py.task import Status, Task
 from riaktq_py.transitions import Transition
@@ -119,6 +120,7 @@ class RiakStore(Store):
             Pool(self.nodes, size=pool_size, timeout=timeout), bucket_type, quorum=quorum
         )
         self.index = StatusIndex(self.client, f"{bucket}.index", shards)
+        self.meta_bucket = f"{bucket}.meta"
         self.log = TransitionLog(self.client, f"{bucket}.log", bucket)
         self.search = (
             SearchQueries(self.client, search_index, bucket, self.get_many)
@@ -185,14 +187,30 @@ class RiakStore(Store):
                               for key in tasks if key in stored)
 
     def delete(self, key: str) -> bool:
+        return bool(self.delete_if([key], lambda _task: True))
+
+    def delete_if(self, keys: Sequence[str], predicate: Callable[[Task], bool]) -> list[str]:
+        """Delete tasks the predicate accepts, as read now (under the writer lock)."""
+        deleted: list[str] = []
         with self._lock:
-            old = self._fetch([key]).get(key)
-            if old is None:
-                return False
-            self.client.delete(self.bucket, key)
-            if self.search is None:
-                self.index.remove([Entry.of(old.task, old.rev)])
-            return True
+            for key in dict.fromkeys(keys):
+                old = self._fetch([key]).get(key)
+                if old is None or not predicate(old.task):
+                    continue
+                self.client.delete(self.bucket, key)  # then the entry: never a task unindexed
+                if self.search is None:
+                    self.index.remove([Entry.of(old.task, old.rev)])
+                deleted.append(key)
+        return deleted
+
+    # -- metadata (observer state, cursors): one map per name in <bucket>.meta --
+
+    def get_meta(self, name: str) -> bytes | None:
+        value = self.client.fetch(self.meta_bucket, name)
+        return None if value is None else value.registers.get("value")
+
+    def set_meta(self, name: str, value: bytes) -> None:
+        self.client.update(self.meta_bucket, name, MapOps().set_register("value", value))
 
     # -- queries ------------------------------------------------------------
 

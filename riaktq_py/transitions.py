@@ -67,9 +67,14 @@ class Open:
     priority: int = 0
     retry: int = 0
     tags: frozenset[str] = frozenset()
+    #: create only: refused ("expected no task") when the key exists, so that a
+    #: second attempt to open the same occurrence of a schedule is a no-op
+    only_new: bool = False
     name: str = "open"
 
     def apply(self, current: Task | None) -> Task:
+        if self.only_new and current is not None:
+            raise TransitionError(self.name, self.key, "no task", current.status.value)
         kept_history = current.history if current is not None else ()
         kept_token = current.token if current is not None else 0
         return Task(

@@ -108,9 +108,8 @@ def test_handler_registration_errors() -> None:
         tq.add_handler("bad", 42)
     with pytest.raises(ConfigError, match="instances must be >= 1"):
         tq.add_handler("zero", EchoHandler(), instances=0)
-    with tq:
-        with pytest.raises(ConfigError, match="before start"):
-            tq.add_handler("late", EchoHandler())
+    with tq, pytest.raises(ConfigError, match="before start"):
+        tq.add_handler("late", EchoHandler())
 
 
 def test_load_handler_errors_name_the_path() -> None:

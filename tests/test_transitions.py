@@ -124,3 +124,10 @@ def test_rollback_removes_assignee_and_records_a_lost_attempt() -> None:
     assert (task.status, task.assignee, task.attempts) == (Status.TODO, None, 1)
     assert task.history[-1].outcome is Outcome.LOST
     assert task.history[-1].error == "instance gone"
+
+
+def test_open_only_new_refuses_an_existing_key() -> None:
+    only_new = Open("k", payload.encode(1), cat=1, only_new=True)
+    assert only_new.apply(None).status is Status.TODO
+    with pytest.raises(TransitionError, match="expected no task, found done"):
+        only_new.apply(_task(Status.DONE))

@@ -147,3 +147,37 @@ def test_bad_scheduler_configuration_is_named(config: dict[str, Any], message: s
 def test_bad_tick_configuration_is_named(config: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         TickConfig(**config)
+
+
+class OpenOneStep:
+    """An extra tick step that opens one task per tick; crashes when told."""
+
+    name = "opener"
+
+    def __init__(self) -> None:
+        self.runs = 0
+        self.crash = False
+
+    def run(self, engine: Engine) -> int:
+        self.runs += 1
+        if self.crash:
+            raise RuntimeError("step bug")
+        from riaktq_py.transitions import Open
+
+        engine.apply([Open(f"step-{self.runs}", b"\xc0", cat=engine.clock.now_us())])
+        return 1
+
+
+def test_extra_steps_run_in_each_tick_and_a_crashing_step_does_not_stop_it(
+    store: Store,
+) -> None:
+    step = OpenOneStep()
+    engine = Engine(store, FakeClock())
+    config = SchedulerConfig(interval=None, debounce=None)
+    scheduler = Scheduler.start(engine, [], config, [step]).proxy()
+    first = scheduler.tick().get(timeout=T).get(timeout=T)
+    assert first.steps == (("opener", 1),)
+    assert store.get("step-1") is not None
+    step.crash = True
+    second = scheduler.tick().get(timeout=T).get(timeout=T)
+    assert second.steps == (("opener", -1),)

@@ -4,7 +4,7 @@ from riaktq_py.actors.event_manager import EventManager
 from riaktq_py.actors.handles import InstanceHandle, LocalInstance
 from riaktq_py.actors.instance import Assignment, Instance, InstanceState, Result
 from riaktq_py.actors.scheduler import Scheduler, SchedulerConfig
-from riaktq_py.actors.tick import Tick, TickConfig, TickReport
+from riaktq_py.actors.tick import Tick, TickConfig, TickReport, TickStep
 
 __all__ = [
     "Assignment",
@@ -19,4 +19,5 @@ __all__ = [
     "Tick",
     "TickConfig",
     "TickReport",
+    "TickStep",
 ]

@@ -20,7 +20,7 @@ from typing import Any
 import pykka
 
 from riaktq_py.actors.handles import InstanceHandle
-from riaktq_py.actors.tick import Tick, TickConfig, TickReport
+from riaktq_py.actors.tick import Tick, TickConfig, TickReport, TickStep
 from riaktq_py.engine import Engine
 from riaktq_py.errors import ConfigError
 from riaktq_py.log import get_logger
@@ -61,10 +61,12 @@ class Scheduler(pykka.ThreadingActor):
         engine: Engine,
         instances: Sequence[InstanceHandle] = (),
         config: SchedulerConfig | None = None,
+        steps: Sequence[TickStep] = (),
     ) -> None:
         super().__init__()
         self.engine = engine
         self.config = config or SchedulerConfig()
+        self._steps = list(steps)
         self._instances: dict[str, InstanceHandle] = {i.name: i for i in instances}
         self._busy = False
         self._rerun = False
@@ -104,6 +106,10 @@ class Scheduler(pykka.ThreadingActor):
 
     def remove_instance(self, name: str) -> bool:
         return self._instances.pop(name, None) is not None
+
+    def add_step(self, step: TickStep) -> None:
+        """Run ``step`` in every tick from the next one on (after restart, before assign)."""
+        self._steps.append(step)
 
     def instance_names(self) -> list[str]:
         return sorted(self._instances)
@@ -153,7 +159,7 @@ class Scheduler(pykka.ThreadingActor):
         self._busy = True
         if message.future is not None:
             self._waiting.append(message.future)
-        tick = Tick(self.engine, list(self._instances.values()), self.config.tick)
+        tick = Tick(self.engine, list(self._instances.values()), self.config.tick, self._steps)
         self._worker.submit(self._run, tick)
 
     def _run(self, tick: Tick) -> None:

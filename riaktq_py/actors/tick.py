@@ -15,6 +15,7 @@ import dataclasses
 import time
 from collections import defaultdict
 from collections.abc import Sequence
+from typing import Protocol
 
 from riaktq_py.actors.handles import InstanceHandle
 from riaktq_py.actors.instance import Assignment, InstanceState
@@ -52,15 +53,35 @@ class TickReport:
     refused: int = 0
     unreachable: tuple[str, ...] = ()
     seconds: float = 0.0
+    #: what each extra step did, as (step name, count); -1 when the step crashed
+    steps: tuple[tuple[str, int], ...] = ()
+
+
+class TickStep(Protocol):
+    """An extra step (recurring schedules, aging ...), run after restart, before assign.
+
+    ``run`` applies its transitions through the engine and returns how many it
+    made. A step that raises is logged; the tick goes on with its other steps.
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    def run(self, engine: Engine) -> int: ...
 
 
 class Tick:
     """Runs one tick over a store and a set of instances."""
 
     def __init__(
-        self, engine: Engine, instances: Sequence[InstanceHandle], config: TickConfig
+        self,
+        engine: Engine,
+        instances: Sequence[InstanceHandle],
+        config: TickConfig,
+        steps: Sequence[TickStep] = (),
     ) -> None:
         self.engine = engine
+        self.steps = list(steps)
         self.store = engine.store
         self.instances = list(instances)
         self.config = config
@@ -72,6 +93,7 @@ class Tick:
         states, unreachable = self.read_instances()
         committed = self.commit(states)
         restarted = self.restart()
+        steps = tuple((step.name, self.run_step(step)) for step in self.steps)
         placed = self.assign(states)
         rolled_back = self.rollback(states, placed)
         return TickReport(
@@ -82,7 +104,17 @@ class Tick:
             self._refused,
             tuple(unreachable),
             time.perf_counter() - started,
+            steps,
         )
+
+    def run_step(self, step: TickStep) -> int:
+        try:
+            return step.run(self.engine)
+        except Exception as exc:
+            self._log.error(
+                "tick step crashed", step=step.name, error=f"{type(exc).__name__}: {exc}"
+            )
+            return -1
 
     def _apply(self, transitions: Sequence[Assign | Close | Restart | Rollback]) -> list[TaskEvent]:
         events = self.engine.apply(transitions)

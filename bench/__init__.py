@@ -1,0 +1,1 @@
+"""Benchmarks for riaktq-py (issue 7). Each module runs with ``python -m bench.<name>``."""

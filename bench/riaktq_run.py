@@ -1,0 +1,195 @@
+"""One throughput run of riaktq-py: N no-op tasks, open to done, on a SQLite file store.
+
+The producer (the calling thread) opens the tasks while W instances run them.
+The clock runs from just before the first open until every task is ``done`` in
+the store. Completion is detected without a subscriber during the run (so the
+fan-out benchmark can compare 0 and 10 subscribers): the handler counts its
+calls, and only once it has run N times does a watcher subscribe and wait for
+the last commits. Latencies (open to done) are read afterwards from the
+store's transition log: the close event's ``at`` minus the task's ``cat``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import tempfile
+import threading
+import time
+from typing import Any
+
+from riaktq_py.app import Riaktq
+from riaktq_py.events import TaskEvent
+from riaktq_py.store.base import TaskQuery
+from riaktq_py.store.sqlite import SqliteStore
+from riaktq_py.task import Status
+
+HANDLER = "noop"
+LOG_PAGE = 10_000
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RunConfig:
+    n: int = 20_000
+    workers: int = 4
+    capacity: int = 8
+    batch: int = 1  # tasks per open call: 1 uses Riaktq.open, more use open_many
+    synchronous: str = "NORMAL"
+    timeout: float = 600.0
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RunResult:
+    system: str
+    n: int
+    seconds: float
+    latencies_ms: tuple[float, ...]
+    open_seconds: float = 0.0  # how long the producer took to open everything
+    events: int = 0  # transitions logged by the store during the run
+    drain_seconds: float = 0.0  # after the last done, until every subscriber caught up
+
+    @property
+    def rate(self) -> float:
+        return self.n / self.seconds if self.seconds > 0 else math.inf
+
+
+class Countdown:
+    """Counts calls from many threads; ``wait`` returns once ``n`` have arrived."""
+
+    def __init__(self, n: int) -> None:
+        self.remaining = n
+        self._done = threading.Event()
+        self._lock = threading.Lock()
+
+    def hit(self) -> None:
+        with self._lock:
+            self.remaining -= 1
+            if self.remaining <= 0:
+                self._done.set()
+
+    def wait(self, timeout: float) -> None:
+        if not self._done.wait(timeout):
+            raise TimeoutError(f"{self.remaining} still missing after {timeout} s")
+
+
+class EventCounter:
+    """A subscriber that counts events and checks they arrive in log order, once each."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.last_position = 0
+        self.out_of_order = 0
+        self._target = math.inf
+        self._cond = threading.Condition()
+
+    def __call__(self, event: TaskEvent) -> None:
+        with self._cond:
+            if event.position <= self.last_position:
+                self.out_of_order += 1
+            self.last_position = event.position
+            self.count += 1
+            if self.count >= self._target:
+                self._cond.notify_all()
+
+    def wait_for(self, total: int, timeout: float) -> bool:
+        with self._cond:
+            self._target = total
+            return self._cond.wait_for(lambda: self.count >= total, timeout)
+
+
+def _wait_all_done(tq: Riaktq, store: SqliteStore, n: int, timeout: float) -> None:
+    """Block until ``n`` tasks are done in the store, woken by close events."""
+    woke = threading.Event()
+
+    def on_event(event: TaskEvent) -> None:
+        if event.transition == "close":
+            woke.set()
+
+    deadline = time.monotonic() + timeout
+    number = tq.subscribe(on_event)
+    try:
+        while store.count(TaskQuery(status=Status.DONE)) < n:
+            if not woke.wait(max(0.0, deadline - time.monotonic())):
+                raise TimeoutError(f"not all {n} tasks done after {timeout} s")
+            woke.clear()
+    finally:
+        tq.unsubscribe(number)
+
+
+def read_log(store: SqliteStore) -> list[TaskEvent]:
+    """Every event in the store's log, in order."""
+    events: list[TaskEvent] = []
+    while page := store.events_after(events[-1].position if events else 0, LOG_PAGE):
+        events.extend(page)
+    return events
+
+
+def close_latencies_ms(events: list[TaskEvent]) -> tuple[float, ...]:
+    """Open-to-done per task: the close event's ``at`` minus the task's ``cat``, in ms."""
+    return tuple(
+        (e.at - e.task.cat) / 1000
+        for e in events
+        if e.transition == "close" and e.task is not None and e.task.status is Status.DONE
+    )
+
+
+def _open_all(tq: Riaktq, keys: list[str], batch: int) -> None:
+    if batch == 1:
+        for key in keys:
+            tq.open(key, None, handler=HANDLER)
+    else:
+        for start in range(0, len(keys), batch):
+            tq.open_many([(k, None) for k in keys[start : start + batch]], handler=HANDLER)
+
+
+def run_riaktq(config: RunConfig, subscribers: int = 0) -> RunResult:
+    """N no-op tasks through riaktq-py; ``subscribers`` extra counting subscribers."""
+    with tempfile.TemporaryDirectory(prefix="riaktq-bench-") as directory:
+        store = SqliteStore(os.path.join(directory, "tasks.db"), synchronous=config.synchronous)
+        try:
+            return _run(store, config, subscribers)
+        finally:
+            store.close()
+
+
+def _run(store: SqliteStore, config: RunConfig, subscribers: int) -> RunResult:
+    handled = Countdown(config.n)
+
+    def noop(value: Any) -> None:
+        handled.hit()
+
+    tq = Riaktq(store)
+    tq.add_handler(HANDLER, noop, instances=config.workers, capacity=config.capacity)
+    counters = [EventCounter() for _ in range(subscribers)]
+    keys = [f"task-{i:07d}" for i in range(config.n)]
+    with tq:
+        for counter in counters:
+            tq.subscribe(counter)
+        started = time.perf_counter()
+        _open_all(tq, keys, config.batch)
+        opened = time.perf_counter()
+        handled.wait(config.timeout)
+        _wait_all_done(tq, store, config.n, config.timeout)
+        finished = time.perf_counter()
+        events = read_log(store)
+        lagging = [c for c in counters if not c.wait_for(len(events), config.timeout)]
+        drained = time.perf_counter()
+    if lagging:
+        counts = sorted(c.count for c in counters)
+        raise AssertionError(f"subscribers missed events: got {counts}, expected {len(events)}")
+    disordered = sum(c.out_of_order for c in counters)
+    if disordered:
+        raise AssertionError(f"subscribers received {disordered} events out of log order")
+    wrong = [c.count for c in counters if c.count != len(events)]
+    if wrong:
+        raise AssertionError(f"subscribers received {wrong} events, expected {len(events)}")
+    return RunResult(
+        "riaktq",
+        config.n,
+        finished - started,
+        close_latencies_ms(events),
+        open_seconds=opened - started,
+        events=len(events),
+        drain_seconds=(drained - finished) if counters else 0.0,
+    )

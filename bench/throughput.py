@@ -1,0 +1,97 @@
+"""Throughput: N no-op tasks, open to done, riaktq-py and Huey's SqliteHuey side by side.
+
+    python -m bench.throughput                 # N=20000, 4 workers, capacity 8
+    python -m bench.throughput --quick         # N=2000
+    python -m bench.throughput --n 5000 --workers 2 --capacity 16 --batch 100
+
+Both run in this process, one after the other, on a SQLite file in a fresh
+temporary directory, with the same number of worker threads (riaktq
+instances / Huey consumer threads) and the same ``PRAGMA synchronous``.
+Target (issue 7): riaktq at least 2x Huey.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+if not __package__:  # run as a file: python bench/throughput.py
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import (
+    add_log_option,
+    configure_logs,
+    machine,
+    percentile,
+    positive_int,
+    verdict,
+)
+from bench.huey_run import run_huey
+from bench.riaktq_run import RunConfig, RunResult, run_riaktq
+
+TARGET_RATIO = 2.0
+QUICK_N = 2_000
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m bench.throughput", description=__doc__)
+    p.add_argument("--n", type=positive_int, default=20_000, help="tasks per run")
+    p.add_argument("--quick", action="store_true", help=f"small run: N={QUICK_N}")
+    p.add_argument("--workers", type=positive_int, default=4, help="worker threads per queue")
+    p.add_argument("--capacity", type=positive_int, default=8, help="riaktq instance capacity")
+    p.add_argument(
+        "--batch", type=positive_int, default=1,
+        help="riaktq tasks per open call (1: Riaktq.open per task, as Huey enqueues)",
+    )  # fmt: skip
+    p.add_argument(
+        "--synchronous", choices=("OFF", "NORMAL", "FULL"), default="NORMAL",
+        help="PRAGMA synchronous for both queues (both use WAL)",
+    )  # fmt: skip
+    p.add_argument("--skip-huey", action="store_true", help="run riaktq only")
+    add_log_option(p)
+    return p
+
+
+def describe(result: RunResult) -> str:
+    lat = result.latencies_ms
+    return (
+        f"{result.system:>7}: {result.n} tasks in {result.seconds:7.2f} s"
+        f" = {result.rate:8.0f} tasks/s | open-to-done p50 {percentile(lat, 50):7.1f} ms"
+        f" p99 {percentile(lat, 99):7.1f} ms max {max(lat, default=0.0):7.1f} ms"
+        f" | producer done after {result.open_seconds:.2f} s"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    configure_logs(args.logs)
+    config = RunConfig(
+        n=QUICK_N if args.quick else args.n,
+        workers=args.workers,
+        capacity=args.capacity,
+        batch=args.batch,
+        synchronous=args.synchronous,
+    )
+    print(f"machine: {machine()}")
+    print(
+        f"N={config.n} workers={config.workers} riaktq capacity={config.capacity}"
+        f" batch={config.batch} synchronous={config.synchronous} logs={args.logs}"
+    )
+    ours = run_riaktq(config)
+    print(describe(ours), flush=True)
+    if args.skip_huey:
+        return 0
+    theirs = run_huey(config)
+    print(describe(theirs))
+    ratio = ours.rate / theirs.rate
+    print(
+        f"ratio riaktq/huey: {ratio:.2f}x (target >= {TARGET_RATIO:.0f}x:"
+        f" {verdict(ratio >= TARGET_RATIO)})"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

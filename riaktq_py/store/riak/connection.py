@@ -4,7 +4,8 @@ A frame is a 4-byte big-endian length, one message-code byte, then the
 protobuf body; the length counts the code byte plus the body.
 
 :class:`Pool` keeps up to ``size`` connections per node. Every request has a
-timeout (the socket's, for connect, send and receive). A connection that
+timeout (the socket's, for connect, send and receive). A request waits at most
+``acquire_timeout`` (default: ``timeout``) for a free connection. A connection that
 fails (dropped, reset, timed out) is closed and never reused; the request is
 retried once on a fresh connection to the same node (a pooled connection may
 have been closed by a restarted node), then on the next node, in order, until
@@ -110,6 +111,7 @@ class Pool:
         size: int = 4,
         timeout: float = 5.0,
         connect_timeout: float | None = None,
+        acquire_timeout: float | None = None,
     ) -> None:
         if not nodes:
             raise ConfigError("riak: at least one node is needed")
@@ -121,6 +123,7 @@ class Pool:
         self.size = size
         self.timeout = timeout
         self.connect_timeout = connect_timeout if connect_timeout is not None else timeout
+        self.acquire_timeout = acquire_timeout if acquire_timeout is not None else timeout
         self._pools = [_NodePool(node, size) for node in self.nodes]
         self._lock = threading.Lock()
         self._current = 0
@@ -150,8 +153,10 @@ class Pool:
         raise StoreUnavailable(f"riak: {op} failed on every node: {'; '.join(failures)}")
 
     def _on_node(self, pool: _NodePool, code: int, body: bytes) -> tuple[int, bytes]:
-        if not pool.slots.acquire(timeout=self.timeout):
-            raise _Dropped(f"no free connection within {self.timeout}s (pool size {self.size})")
+        if not pool.slots.acquire(timeout=self.acquire_timeout):
+            raise _Dropped(
+                f"no free connection within {self.acquire_timeout}s (pool size {self.size})"
+            )
         try:
             for attempt in range(2):
                 connection, reused = self._checkout(pool)

@@ -233,3 +233,24 @@ def test_prune_log_removes_old_entries_in_batches(store: Store) -> None:
     assert store.prune_log(before=5, limit=1) == 1
     assert store.prune_log(before=5, limit=10) == 1
     assert [e.key for e in store.events_after(0, 10)] == ["c"]
+
+
+def test_meta_round_trips_and_replaces(store: Store) -> None:
+    """set_meta stores bytes under a name; a second set replaces it; unknown names are None."""
+    assert store.get_meta("observer:daily") is None
+    store.set_meta("observer:daily", b"\x00one")
+    store.set_meta("cursor:x", b"two")
+    store.set_meta("observer:daily", b"three")
+    assert store.get_meta("observer:daily") == b"three"
+    assert store.get_meta("cursor:x") == b"two"
+
+
+def test_delete_if_checks_each_task_as_it_is_now(store: Store) -> None:
+    """delete_if deletes only the listed tasks the predicate accepts, and says which."""
+    store.apply([_open("a"), _open("b"), _open("c")], at=1)
+    store.apply([Assign("b", "i")], at=2)
+    gone = store.delete_if(["a", "b", "missing"], lambda t: t.status is Status.TODO)
+    assert gone == ["a"]
+    assert store.get("a") is None
+    assert store.get("b") is not None and store.get("c") is not None
+    assert store.delete_if([], lambda t: True) == []

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from riaktq_py.events import TaskEvent
 from riaktq_py.task import Status, Task
@@ -108,6 +108,33 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def delete(self, key: str) -> bool:
         """Remove a task; ``True`` if it existed."""
+
+    # -- added for the observer and retention; concrete so older backends keep working --
+
+    def get_meta(self, name: str) -> bytes | None:
+        """The small value stored under ``name`` (observer state, cursors), or ``None``."""
+        raise NotImplementedError(
+            f"{type(self).__name__} does not implement get_meta(name), the store metadata"
+            " the observer and replay cursors persist their positions in"
+        )
+
+    def set_meta(self, name: str, value: bytes) -> None:
+        """Store ``value`` under ``name``, replacing any earlier value."""
+        raise NotImplementedError(
+            f"{type(self).__name__} does not implement set_meta(name, value), the store"
+            " metadata the observer and replay cursors persist their positions in"
+        )
+
+    def delete_if(self, keys: Sequence[str], predicate: Callable[[Task], bool]) -> list[str]:
+        """Delete those of ``keys`` whose task, as read at deletion, satisfies ``predicate``.
+
+        Each check and its delete are atomic (a task re-opened meanwhile is seen
+        as it is now and kept). Returns the deleted keys. Used by retention.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} does not implement delete_if(keys, predicate),"
+            " the conditional delete retention prunes finished tasks with"
+        )
 
     @abc.abstractmethod
     def close(self) -> None:

@@ -14,7 +14,7 @@ import heapq
 import itertools
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -52,6 +52,7 @@ _SCHEMA = (
         pos INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, transition TEXT NOT NULL,
         key TEXT NOT NULL, task BLOB, error TEXT
     )""",
+    "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID",
 )
 
 
@@ -328,6 +329,22 @@ class SqliteStore(Store):
     def delete(self, key: str) -> bool:
         with self._write() as db:
             return db.execute("DELETE FROM tasks WHERE key = ?", (key,)).rowcount > 0
+
+    def get_meta(self, name: str) -> bytes | None:
+        rows = self._read("SELECT value FROM meta WHERE name = ?", (name,))
+        return bytes(rows[0][0]) if rows else None
+
+    def set_meta(self, name: str, value: bytes) -> None:
+        with self._write() as db:
+            db.execute("INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)", (name, value))
+
+    def delete_if(self, keys: Sequence[str], predicate: Callable[[Task], bool]) -> list[str]:
+        if not keys:
+            return []
+        with self._write() as db:
+            doomed = [key for key, task in self._fetch(db, keys).items() if predicate(task)]
+            db.executemany("DELETE FROM tasks WHERE key = ?", [(key,) for key in doomed])
+        return doomed
 
     def close(self) -> None:
         with self._lock:

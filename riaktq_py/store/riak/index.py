@@ -10,8 +10,9 @@ several writers merge without conflicts. Sharding keeps each object small
 plan about ``shards`` times 10,000 tasks per status, and delete old done tasks).
 
 An entry is the msgpack list ``[key, rev, priority, cat, tags, assignee,
-retry]``: everything todo ordering (priority desc, cat asc), tags routing,
-``nextup`` by assignee and age/status reports need, so queries read only the
+retry, run_at, unique, aged_at]``: everything todo ordering (priority desc,
+cat asc), tags routing, due time, uniqueness, aging, ``nextup`` by assignee
+and age/status reports need, so queries read only the
 shards and then the tasks they return.
 
 Consistency (see RiakStore's docstring for the write order): a task's entry
@@ -52,16 +53,20 @@ class Entry:
     tags: frozenset[str]
     assignee: str | None
     retry: int
+    run_at: int | None = None
+    unique: str | None = None
+    aged_at: int | None = None
 
     @classmethod
     def of(cls, task: Task, rev: int) -> Entry:
         return cls(task.status, task.key, rev, task.priority, task.cat, task.tags,
-                   task.assignee, task.retry)
+                   task.assignee, task.retry, getattr(task, "run_at", None),
+                   getattr(task, "unique", None), getattr(task, "aged_at", None))
 
     def encode(self) -> bytes:
         raw: bytes = msgpack.packb(
             [self.key, self.rev, self.priority, self.cat, sorted(self.tags), self.assignee,
-             self.retry],
+             self.retry, self.run_at, self.unique, self.aged_at],
             use_bin_type=True,
         )
         return raw
@@ -69,10 +74,16 @@ class Entry:
     @classmethod
     def decode(cls, status: Status, raw: bytes) -> Entry:
         try:
-            key, rev, priority, cat, tags, assignee, retry = msgpack.unpackb(raw, raw=False)
-            return cls(status, key, rev, priority, cat, frozenset(tags), assignee, retry)
+            key, rev, priority, cat, tags, *rest = msgpack.unpackb(raw, raw=False)
+            return cls(status, key, rev, priority, cat, frozenset(tags), *rest)
         except Exception as exc:  # msgpack raises several unrelated types
             raise StoreError(f"riak: malformed {status} index entry {raw!r}: {exc}") from exc
+
+    def due(self, now: int | None) -> bool:
+        return now is None or self.run_at is None or self.run_at <= now
+
+    def waiting_since(self) -> int:
+        return self.cat if self.aged_at is None else self.aged_at
 
     def order(self) -> tuple[int, int, str]:
         """todo order: priority descending, then creation, then key."""

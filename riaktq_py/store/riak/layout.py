@@ -17,12 +17,15 @@ sat        register  started at, Unix microseconds, decimal ASCII
 laf        register  lasted for, microseconds, decimal ASCII
 =========  ========  ==============================================
 
-riaktq-py's additions are extra fields riaktq never reads (its Solr schema
-sends unknown fields to an ignored catch-all): registers ``attempts`` and
-``token`` (decimal ASCII), ``error`` (UTF-8), ``history`` (msgpack list of
-attempts) and ``rev`` (decimal ASCII; the store's write counter, which the
-index uses to tell a stale entry from one whose task write is in flight).
-A map written by riaktq has none of them and reads with their defaults.
+riaktq-py's additions are extra registers riaktq never reads (its Solr
+schema sends unknown fields to an ignored catch-all), one per other Task
+field, named after it and written only when not the default: ``attempts``,
+``token``, ``run_at``, ``aged_at`` (decimal ASCII), ``error``, ``unique``
+(UTF-8), ``timeout`` (decimal float), ``history`` and ``backoff`` (msgpack),
+any later field as msgpack; and ``rev`` (decimal ASCII; the store's write
+counter, which the index uses to tell a stale entry from one whose task
+write is in flight). A map written by riaktq has none of them and reads
+with their defaults.
 
 Writes are diffs: only registers that changed are set, tags that went are
 removed from the set, and fields that became empty are removed (both need
@@ -31,19 +34,65 @@ the context of the fetch the diff was computed from).
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import msgpack
+
+from riaktq_py import task as _task_module
 from riaktq_py.errors import StoreError
 from riaktq_py.store.riak import messages as pb
 from riaktq_py.store.riak.maps import MapOps, MapValue
 from riaktq_py.task import Status, Task, decode_history, encode_history
 
+
+def _unpack(raw: bytes) -> Any:
+    return msgpack.unpackb(raw, raw=False)
+
 #: riaktq's registers, in the order riaktq's ``new_dt`` writes them, then the rest.
 RIAKTQ_REGISTERS = ("status", "priority", "retry", "cat", "in", "assignee", "out", "sat", "laf")
-EXTRA_REGISTERS = ("attempts", "token", "error", "history", "rev")
 TAGS = "tags"
 
 
 def _int(value: int) -> bytes:
     return str(value).encode("ascii")
+
+
+def _text(value: str) -> bytes:
+    return value.encode("utf-8")
+
+
+def _pack(value: Any) -> bytes:
+    wire = value.to_wire() if hasattr(value, "to_wire") else value
+    packed: bytes = msgpack.packb(wire, use_bin_type=True)
+    return packed
+
+
+#: How riaktq-py's extra Task fields are encoded (name -> (encode, decode)).
+#: Fields not listed here (added later) are stored as msgpack.
+_CODECS: dict[str, tuple[Callable[[Any], bytes], Callable[[bytes], Any]]] = {
+    "attempts": (_int, int),
+    "token": (_int, int),
+    "run_at": (_int, int),
+    "aged_at": (_int, int),
+    "error": (_text, lambda raw: raw.decode("utf-8")),
+    "unique": (_text, lambda raw: raw.decode("utf-8")),
+    "timeout": (lambda v: repr(float(v)).encode("ascii"), float),
+    "history": (encode_history, decode_history),
+    "backoff": (_pack, lambda raw: _task_module.Backoff.from_wire(msgpack.unpackb(raw))),
+}
+#: Task attributes stored under riaktq's fields (attribute -> map field).
+_RIAKTQ_ATTRS = {"status": "status", "priority": "priority", "retry": "retry", "cat": "cat",
+                 "input": "in", "assignee": "assignee", "out": "out", "sat": "sat", "laf": "laf",
+                 "tags": TAGS, "key": ""}
+
+
+def _extras() -> list[dataclasses.Field[Any]]:
+    return [f for f in dataclasses.fields(Task) if f.name not in _RIAKTQ_ATTRS]
+
+
+EXTRA_REGISTERS = (*(f.name for f in _extras()), "rev")
 
 
 def registers(task: Task, rev: int | None = None) -> dict[str, bytes]:
@@ -58,13 +107,23 @@ def registers(task: Task, rev: int | None = None) -> dict[str, bytes]:
         "out": task.out,
         "sat": None if task.sat is None else _int(task.sat),
         "laf": None if task.laf is None else _int(task.laf),
-        "attempts": _int(task.attempts) if task.attempts else None,
-        "token": _int(task.token) if task.token else None,
-        "error": None if task.error is None else task.error.encode("utf-8"),
-        "history": encode_history(task.history) if task.history else None,
-        "rev": None if rev is None else _int(rev),
     }
+    for extra in _extras():
+        value = getattr(task, extra.name)
+        if value is None or value == _default(extra):
+            continue
+        encoder = _CODECS[extra.name][0] if extra.name in _CODECS else _pack
+        values[extra.name] = encoder(value)
+    values["rev"] = None if rev is None else _int(rev)
     return {name: value for name, value in values.items() if value is not None}
+
+
+def _default(f: dataclasses.Field[Any]) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return None
 
 
 def encode(
@@ -95,7 +154,13 @@ def decode(key: str, value: MapValue) -> tuple[Task, int]:
         raise StoreError(f"riak: task {key!r} has no status register") from None
     except ValueError:
         raise StoreError(f"riak: task {key!r} has an unknown status {reg['status']!r}") from None
+    extras: dict[str, Any] = {}
     try:
+        for extra in _extras():
+            raw = reg.get(extra.name)
+            if raw is not None:
+                decoder = _CODECS[extra.name][1] if extra.name in _CODECS else _unpack
+                extras[extra.name] = decoder(raw)
         task = Task(
             key=key,
             status=status,
@@ -108,12 +173,9 @@ def decode(key: str, value: MapValue) -> tuple[Task, int]:
             out=reg.get("out"),
             sat=_decode_int(reg, "sat"),
             laf=_decode_int(reg, "laf"),
-            attempts=_decode_int(reg, "attempts") or 0,
-            token=_decode_int(reg, "token") or 0,
-            error=_decode_text(reg, "error"),
-            history=decode_history(reg.get("history")),
+            **extras,
         )
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, TypeError, UnicodeDecodeError) as exc:
         raise StoreError(f"riak: task {key!r} has a malformed field: {exc}") from exc
     return task, _decode_int(reg, "rev") or 0
 

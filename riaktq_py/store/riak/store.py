@@ -236,17 +236,23 @@ class RiakStore(Store):
                 self.index.remove(stale)
         return chosen[:limit]
 
-    def todo(self, limit: int, *, tags: frozenset[str] | None = None) -> list[Task]:
+    def todo(
+        self, limit: int, *, tags: frozenset[str] | None = None, now: int | None = None
+    ) -> list[Task]:
         if limit <= 0:
             return []
         if self.search is not None:
-            return self.search.todo(limit, tags)
-        entries = sorted(
-            (e for e in latest(self.index.entries([Status.TODO])).values()
-             if tags is None or e.tags <= tags),
-            key=Entry.order,
-        )
-        return self._verified(entries, limit)
+            tasks = self.search.todo(limit, tags)
+        else:
+            entries = sorted(
+                (e for e in latest(self.index.entries([Status.TODO])).values()
+                 if tags is None or e.tags <= tags),
+                key=Entry.order,
+            )
+            tasks = self._verified(entries, limit)
+        # delayed tasks (run_at in the future) are not in the index entry: filter here;
+        # a tick may then assign fewer than ``limit`` while delayed tasks lead the order
+        return [t for t in tasks if now is None or t.run_at is None or t.run_at <= now]
 
     def find(self, query: TaskQuery) -> list[Task]:
         if query.limit <= 0:

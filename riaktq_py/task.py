@@ -4,7 +4,10 @@ Field names follow riaktq's map (SPEC A1): registers ``status``, ``priority``,
 ``retry``, ``assignee``, ``in``, ``out``, ``cat``, ``sat``, ``laf`` and the set
 ``tags``. Payloads (``in``/``out``) are kept msgpack-encoded, as they are stored.
 riaktq-py adds ``attempts``, ``token`` (assignment counter, for fencing),
-``error`` (the last failure) and ``history`` (one entry per attempt).
+``error`` (the last failure), ``history`` (one entry per attempt), and the
+scheduling options ``run_at`` (not before, µs), ``unique`` (deduplication key),
+``timeout`` (seconds per attempt), ``backoff`` (delay between retries) and
+``aged_at`` (when priority aging last raised its priority).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from riaktq_py import payload
+from riaktq_py.errors import ConfigError
 
 
 class Status(enum.StrEnum):
@@ -24,6 +28,11 @@ class Status(enum.StrEnum):
     NEXTUP = "nextup"
     DONE = "done"
     FAILED = "failed"
+    CANCELED = "canceled"
+
+
+#: Statuses a task is in while the scheduler still owes it work.
+ACTIVE = frozenset({Status.TODO, Status.NEXTUP})
 
 
 class Outcome(enum.StrEnum):
@@ -32,6 +41,49 @@ class Outcome(enum.StrEnum):
     DONE = "done"
     FAILED = "failed"
     LOST = "lost"  # rolled back: its instance died or forgot it
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Backoff:
+    """Delay before retry ``n`` (1-based): ``min(cap, base * factor ** (n - 1))``, jittered.
+
+    With ``jitter`` j, the delay is drawn uniformly from ``[d * (1 - j), d]``,
+    so retries of many tasks failing together spread out.
+    """
+
+    base: float = 1.0
+    factor: float = 2.0
+    cap: float = 300.0
+    jitter: float = 0.1
+
+    def __post_init__(self) -> None:
+        if not (self.base >= 0 and self.factor >= 1 and self.cap >= 0):
+            raise ConfigError(
+                f"backoff needs base >= 0, factor >= 1 and cap >= 0 seconds, got {self}"
+            )
+        if not 0 <= self.jitter <= 1:
+            raise ConfigError(f"backoff jitter must be within [0, 1], got {self.jitter}")
+
+    def delay(self, retry_number: int, uniform: float = 1.0) -> float:
+        """Seconds before retry ``retry_number``; ``uniform`` is a draw from [0, 1]."""
+        exponent = min(max(retry_number - 1, 0), 64)
+        full = min(self.cap, self.base * self.factor**exponent)
+        return full * (1 - self.jitter * uniform)
+
+    def to_wire(self) -> list[float]:
+        return [self.base, self.factor, self.cap, self.jitter]
+
+    @classmethod
+    def from_wire(cls, raw: list[float]) -> Backoff:
+        return cls(*raw)
+
+
+def encode_backoff(backoff: Backoff | None) -> bytes | None:
+    return None if backoff is None else payload.encode(backoff.to_wire())
+
+
+def decode_backoff(data: bytes | None) -> Backoff | None:
+    return None if not data else Backoff.from_wire(payload.decode(data, what="backoff"))
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -94,6 +146,11 @@ class Task:
     token: int = 0
     error: str | None = None
     history: tuple[Attempt, ...] = ()
+    run_at: int | None = None
+    unique: str | None = None
+    timeout: float | None = None
+    backoff: Backoff | None = None
+    aged_at: int | None = None
 
     @property
     def input_value(self) -> Any:
@@ -126,6 +183,9 @@ class Task:
             "laf": self.laf,
             "attempts": self.attempts,
             "error": self.error,
+            "run_at": self.run_at,
+            "unique": self.unique,
+            "timeout": self.timeout,
         }
 
 

@@ -5,8 +5,13 @@ The status graph (SPEC A1)::
     open      (any, or no task)  -> todo
     assign    todo               -> nextup     assignee set, token + 1
     close     nextup             -> done | failed   (token must match)
-    restart   failed, retry > 0  -> todo       retry - 1, priority - 1
+              canceled           -> canceled   a late result joins the history
+    restart   failed, retry > 0  -> todo       retry - 1, priority - 1, run_at = backoff
     rollback  nextup             -> todo       assignee removed
+    cancel    todo | nextup      -> canceled
+    update    todo               -> todo       input, priority, tags, run_at replaced
+    retry     failed | canceled  -> todo       by hand, with new retries
+    age       todo               -> todo       priority + 1 (priority aging)
 
 A transition is a typed value. ``apply(current)`` checks that the task is in
 the status the transition expects and returns the new task, or raises
@@ -22,16 +27,23 @@ from typing import Protocol
 
 from riaktq_py import payload
 from riaktq_py.errors import TransitionError
-from riaktq_py.task import Attempt, Outcome, Status, Task
+from riaktq_py.task import Attempt, Backoff, Outcome, Status, Task
 
 #: Which transition moves a task from which statuses to which (documentation
 #: and tests read this table; ``None`` in "from" means the task may not exist).
 GRAPH: dict[str, tuple[frozenset[Status | None], frozenset[Status]]] = {
     "open": (frozenset({None, *Status}), frozenset({Status.TODO})),
     "assign": (frozenset({Status.TODO}), frozenset({Status.NEXTUP})),
-    "close": (frozenset({Status.NEXTUP}), frozenset({Status.DONE, Status.FAILED})),
+    "close": (
+        frozenset({Status.NEXTUP, Status.CANCELED}),
+        frozenset({Status.DONE, Status.FAILED, Status.CANCELED}),
+    ),
     "restart": (frozenset({Status.FAILED}), frozenset({Status.TODO})),
     "rollback": (frozenset({Status.NEXTUP}), frozenset({Status.TODO})),
+    "cancel": (frozenset({Status.TODO, Status.NEXTUP}), frozenset({Status.CANCELED})),
+    "update": (frozenset({Status.TODO}), frozenset({Status.TODO})),
+    "retry": (frozenset({Status.FAILED, Status.CANCELED}), frozenset({Status.TODO})),
+    "age": (frozenset({Status.TODO}), frozenset({Status.TODO})),
 }
 
 
@@ -51,9 +63,10 @@ def _found(task: Task | None) -> str:
     return "no task" if task is None else task.status.value
 
 
-def _expect(name: str, key: str, task: Task | None, status: Status) -> Task:
-    if task is None or task.status is not status:
-        raise TransitionError(name, key, status.value, _found(task))
+def _expect(name: str, key: str, task: Task | None, *statuses: Status) -> Task:
+    if task is None or task.status not in statuses:
+        expected = " or ".join(s.value for s in statuses)
+        raise TransitionError(name, key, expected, _found(task))
     return task
 
 
@@ -67,6 +80,10 @@ class Open:
     priority: int = 0
     retry: int = 0
     tags: frozenset[str] = frozenset()
+    run_at: int | None = None
+    unique: str | None = None
+    timeout: float | None = None
+    backoff: Backoff | None = None
     #: create only: refused ("expected no task") when the key exists, so that a
     #: second attempt to open the same occurrence of a schedule is a no-op
     only_new: bool = False
@@ -87,6 +104,10 @@ class Open:
             tags=self.tags,
             token=kept_token,  # monotonic, so results of an older run never close this one
             history=kept_history,
+            run_at=self.run_at,
+            unique=self.unique,
+            timeout=self.timeout,
+            backoff=self.backoff,
         )
 
 
@@ -118,7 +139,7 @@ class Close:
     name: str = "close"
 
     def apply(self, current: Task | None) -> Task:
-        task = _expect(self.name, self.key, current, Status.NEXTUP)
+        task = _expect(self.name, self.key, current, Status.NEXTUP, Status.CANCELED)
         if task.token != self.token or task.assignee != self.assignee:
             raise TransitionError(
                 self.name,
@@ -133,6 +154,8 @@ class Close:
         attempt = Attempt(
             number, self.assignee, self.token, self.outcome, self.sat, self.laf, out, self.error
         )
+        if task.status is Status.CANCELED:  # canceled while it ran: keep the result in history
+            return task.replace(attempts=number, history=(*task.history, attempt))
         return task.replace(
             status=Status.FAILED if failed else Status.DONE,
             out=out,
@@ -149,6 +172,8 @@ class Restart:
     """Put a failed task that has retries left back to todo, one priority lower."""
 
     key: str
+    #: not before this time (µs): the retry's backoff, computed by the scheduler
+    run_at: int | None = None
     name: str = "restart"
 
     def apply(self, current: Task | None) -> Task:
@@ -158,7 +183,11 @@ class Restart:
                 self.name, self.key, "failed with retries left", "failed with retry 0"
             )
         return task.replace(
-            status=Status.TODO, retry=task.retry - 1, priority=task.priority - 1, assignee=None
+            status=Status.TODO,
+            retry=task.retry - 1,
+            priority=task.priority - 1,
+            assignee=None,
+            run_at=self.run_at,
         )
 
 
@@ -181,3 +210,73 @@ class Rollback:
             attempts=task.attempts + 1,
             history=(*task.history, lost),
         )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Cancel:
+    """Cancel a todo task, or a nextup one cooperatively (its instance is told)."""
+
+    key: str
+    reason: str = "canceled"
+    name: str = "cancel"
+
+    def apply(self, current: Task | None) -> Task:
+        task = _expect(self.name, self.key, current, Status.TODO, Status.NEXTUP)
+        return task.replace(status=Status.CANCELED, error=self.reason)
+
+
+#: "leave this field as it is" for :class:`Update`
+KEEP: object = object()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Update:
+    """Change a todo task's input, priority, tags or run_at (``KEEP`` leaves one as it is)."""
+
+    key: str
+    input: bytes | object = KEEP
+    priority: int | object = KEEP
+    tags: frozenset[str] | object = KEEP
+    run_at: int | object | None = KEEP
+    name: str = "update"
+
+    def apply(self, current: Task | None) -> Task:
+        task = _expect(self.name, self.key, current, Status.TODO)
+        changes = {
+            field: value
+            for field, value in (
+                ("input", self.input),
+                ("priority", self.priority),
+                ("tags", self.tags),
+                ("run_at", self.run_at),
+            )
+            if value is not KEEP
+        }
+        return task.replace(**changes)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Retry:
+    """Run a failed (or canceled) task again, by hand, with ``retry`` restarts left."""
+
+    key: str
+    retry: int = 0
+    name: str = "retry"
+
+    def apply(self, current: Task | None) -> Task:
+        task = _expect(self.name, self.key, current, Status.FAILED, Status.CANCELED)
+        return task.replace(status=Status.TODO, retry=self.retry, assignee=None, run_at=None)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Age:
+    """Priority aging: a todo task that waited long gains ``step`` priority."""
+
+    key: str
+    at: int
+    step: int = 1
+    name: str = "age"
+
+    def apply(self, current: Task | None) -> Task:
+        task = _expect(self.name, self.key, current, Status.TODO)
+        return task.replace(priority=task.priority + self.step, aged_at=self.at)

@@ -6,8 +6,8 @@ import itertools
 
 from riaktq_py import payload
 from riaktq_py.store import Store, TaskQuery
-from riaktq_py.task import Outcome, Status
-from riaktq_py.transitions import Assign, Close, Open, Restart, Rollback
+from riaktq_py.task import Backoff, Outcome, Status
+from riaktq_py.transitions import Age, Assign, Close, Open, Restart, Rollback
 
 
 def _open(
@@ -52,7 +52,7 @@ def test_refused_transition_changes_nothing_and_reports_expected_found(store: St
     """A transition on the wrong status is refused ('expected X, found Y'); others apply."""
     store.apply([_open("a"), _open("b")], at=1)
     events = store.apply([Close("a", "i", 1, Outcome.DONE, 1, 1), Assign("b", "i")], at=2)
-    assert events[0].error == "close 'a': expected nextup, found todo"
+    assert events[0].error == "close 'a': expected nextup or canceled, found todo"
     assert events[1].ok
     assert store.get("a").status is Status.TODO  # type: ignore[union-attr]
     assert store.get("b").status is Status.NEXTUP  # type: ignore[union-attr]
@@ -188,6 +188,7 @@ def test_restartable_and_counts(store: Store) -> None:
         Status.NEXTUP: 0,
         Status.DONE: 0,
         Status.FAILED: 2,
+        Status.CANCELED: 0,
     }
 
 
@@ -254,3 +255,46 @@ def test_delete_if_checks_each_task_as_it_is_now(store: Store) -> None:
     assert store.get("a") is None
     assert store.get("b") is not None and store.get("c") is not None
     assert store.delete_if([], lambda t: True) == []
+
+
+def test_todo_with_now_leaves_out_tasks_that_are_not_due(store: Store) -> None:
+    store.apply(
+        [
+            Open("later", payload.encode(1), cat=1, priority=9, run_at=500),
+            Open("due", payload.encode(2), cat=2, priority=1, run_at=100),
+            Open("plain", payload.encode(3), cat=3),
+        ],
+        at=1,
+    )
+    assert [t.key for t in store.todo(10, now=200)] == ["due", "plain"]
+    assert [t.key for t in store.todo(10, now=500)] == ["later", "due", "plain"]
+    assert [t.key for t in store.todo(10)] == ["later", "due", "plain"]
+
+
+def test_scheduling_fields_round_trip(store: Store) -> None:
+    backoff = Backoff(base=2.0, factor=3.0, cap=60.0, jitter=0.25)
+    store.apply(
+        [Open("k", payload.encode(1), cat=1, run_at=9, unique="u", timeout=1.5, backoff=backoff)],
+        at=1,
+    )
+    store.apply([Age("k", at=5, step=2)], at=5)
+    task = store.get("k")
+    assert task is not None
+    assert (task.run_at, task.unique, task.timeout, task.backoff) == (9, "u", 1.5, backoff)
+    assert (task.aged_at, task.priority) == (5, 2)
+
+
+def test_active_with_unique_finds_only_active_holders(store: Store) -> None:
+    store.apply([Open("a", payload.encode(1), cat=1, unique="u")], at=1)
+    holder = store.active_with_unique("u")
+    assert holder is not None and holder.key == "a"
+    assert store.active_with_unique("other") is None
+    store.apply([Assign("a", "i"), Close("a", "i", 1, Outcome.DONE, 1, 1)], at=2)
+    assert store.active_with_unique("u") is None
+
+
+def test_waiting_lists_todo_tasks_by_how_long_they_waited(store: Store) -> None:
+    store.apply([_open("old", cat=10), _open("new", cat=50), _open("mid", cat=30)], at=1)
+    store.apply([Age("old", at=40)], at=40)
+    assert [t.key for t in store.waiting(45, 10)] == ["mid", "old"]
+    assert [t.key for t in store.waiting(45, 1)] == ["mid"]

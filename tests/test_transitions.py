@@ -5,9 +5,21 @@ from __future__ import annotations
 import pytest
 
 from riaktq_py import payload
-from riaktq_py.errors import TransitionError
-from riaktq_py.task import Outcome, Status, Task
-from riaktq_py.transitions import GRAPH, Assign, Close, Open, Restart, Rollback, Transition
+from riaktq_py.errors import ConfigError, TransitionError
+from riaktq_py.task import Backoff, Outcome, Status, Task
+from riaktq_py.transitions import (
+    GRAPH,
+    Age,
+    Assign,
+    Cancel,
+    Close,
+    Open,
+    Restart,
+    Retry,
+    Rollback,
+    Transition,
+    Update,
+)
 
 STATES: list[Status | None] = [None, *Status]
 
@@ -20,7 +32,7 @@ def _task(status: Status, **fields: object) -> Task:
         "cat": 1,
         "priority": 5,
         "retry": 2,
-        "assignee": "i1" if status is Status.NEXTUP else None,
+        "assignee": "i1" if status in (Status.NEXTUP, Status.CANCELED) else None,
         "token": 3,
     }
     base.update(fields)
@@ -34,6 +46,10 @@ def _transition(name: str) -> Transition:
         "close": Close("k", "i1", 3, Outcome.DONE, sat=10, laf=5, out=payload.encode("out")),
         "restart": Restart("k"),
         "rollback": Rollback("k", "instance gone"),
+        "cancel": Cancel("k", "not needed"),
+        "update": Update("k", priority=7),
+        "retry": Retry("k", retry=1),
+        "age": Age("k", at=50),
     }
     return table[name]
 
@@ -56,7 +72,17 @@ def test_every_edge_follows_the_graph(name: str, state: Status | None) -> None:
 
 
 def test_the_graph_has_every_transition_and_no_more() -> None:
-    assert set(GRAPH) == {"open", "assign", "close", "restart", "rollback"}
+    assert set(GRAPH) == {
+        "open",
+        "assign",
+        "close",
+        "restart",
+        "rollback",
+        "cancel",
+        "update",
+        "retry",
+        "age",
+    }
 
 
 def test_open_resets_fields_but_keeps_token_and_history() -> None:
@@ -131,3 +157,40 @@ def test_open_only_new_refuses_an_existing_key() -> None:
     assert only_new.apply(None).status is Status.TODO
     with pytest.raises(TransitionError, match="expected no task, found done"):
         only_new.apply(_task(Status.DONE))
+
+
+def test_a_result_for_a_canceled_task_joins_the_history_but_the_status_stays() -> None:
+    canceled = Cancel("k").apply(_task(Status.NEXTUP))
+    assert canceled.status is Status.CANCELED and canceled.assignee == "i1"
+    closed = _transition("close").apply(canceled)
+    assert closed.status is Status.CANCELED
+    assert [a.outcome for a in closed.history] == [Outcome.DONE] and closed.out is None
+
+
+def test_update_replaces_only_the_given_fields() -> None:
+    task = Update("k", input=payload.encode("x"), tags=frozenset({"t"})).apply(_task(Status.TODO))
+    assert (task.input_value, task.tags, task.priority) == ("x", frozenset({"t"}), 5)
+    with pytest.raises(TransitionError, match="update 'k': expected todo, found nextup"):
+        Update("k", priority=1).apply(_task(Status.NEXTUP))
+
+
+def test_retry_by_hand_and_aging() -> None:
+    task = Retry("k", retry=2).apply(_task(Status.FAILED, retry=0, run_at=99))
+    assert (task.status, task.retry, task.run_at) == (Status.TODO, 2, None)
+    aged = Age("k", at=77, step=2).apply(_task(Status.TODO))
+    assert (aged.priority, aged.aged_at) == (7, 77)
+
+
+def test_restart_carries_the_backoff_time() -> None:
+    task = Restart("k", run_at=1234).apply(_task(Status.FAILED))
+    assert task.run_at == 1234
+
+
+def test_backoff_grows_exponentially_up_to_the_cap_with_bounded_jitter() -> None:
+    backoff = Backoff(base=1.0, factor=3.0, cap=20.0, jitter=0.5)
+    assert [backoff.delay(n, uniform=0.0) for n in (1, 2, 3, 4)] == [1.0, 3.0, 9.0, 20.0]
+    assert backoff.delay(2, uniform=1.0) == 1.5
+    with pytest.raises(ConfigError, match="jitter"):
+        Backoff(jitter=2)
+    with pytest.raises(ConfigError, match="factor >= 1"):
+        Backoff(factor=0.5)

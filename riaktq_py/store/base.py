@@ -70,12 +70,53 @@ class Store(abc.ABC):
         """The tasks that exist among ``keys``."""
 
     @abc.abstractmethod
-    def todo(self, limit: int, *, tags: frozenset[str] | None = None) -> list[Task]:
+    def todo(
+        self, limit: int, *, tags: frozenset[str] | None = None, now: int | None = None
+    ) -> list[Task]:
         """Up to ``limit`` todo tasks, priority descending then ``cat`` ascending.
 
         With ``tags``, only tasks whose tags are a subset of ``tags`` (those an
-        instance with these tags may run).
+        instance with these tags may run). With ``now``, only tasks that are due
+        (no ``run_at``, or ``run_at <= now``).
         """
+
+    def active_with_unique(self, unique: str) -> Task | None:
+        """The todo or nextup task holding uniqueness key ``unique``, if any.
+
+        Backends that can, also refuse (in ``apply``) an open whose uniqueness
+        key another active task holds, atomically; this default only finds it.
+        """
+        for status in (Status.TODO, Status.NEXTUP):
+            after: str | None = None
+            while True:
+                page = self.find(TaskQuery(status=status, limit=1000, after_key=after))
+                for task in page:
+                    if task.unique == unique:
+                        return task
+                if len(page) < 1000:
+                    break
+                after = page[-1].key
+        return None
+
+    def waiting(self, since_before: int, limit: int) -> list[Task]:
+        """Up to ``limit`` todo tasks waiting since before ``since_before`` (µs).
+
+        "Waiting since" is when priority aging last raised the task
+        (``aged_at``), else its creation (``cat``); oldest first.
+        """
+        found: list[Task] = []
+        after: str | None = None
+        while True:
+            query = TaskQuery(
+                status=Status.TODO, created_before=since_before, limit=1000, after_key=after
+            )
+            page = self.find(query)
+            found += [t for t in page if (t.aged_at or t.cat) < since_before]
+            if len(page) < 1000:
+                break
+            after = page[-1].key
+        found.sort(key=lambda t: (t.aged_at or t.cat, t.key))
+        return found[:limit]
 
     @abc.abstractmethod
     def find(self, query: TaskQuery) -> list[Task]:

@@ -23,7 +23,15 @@ import msgpack
 from riaktq_py.errors import ConfigError, StoreError, StoreUnavailable, TransitionError
 from riaktq_py.events import TaskEvent
 from riaktq_py.store.base import Store, TaskQuery
-from riaktq_py.task import Status, Task, decode_history, encode_history
+from riaktq_py.task import (
+    ACTIVE,
+    Status,
+    Task,
+    decode_backoff,
+    decode_history,
+    encode_backoff,
+    encode_history,
+)
 from riaktq_py.transitions import Transition
 
 TAG_SEPARATOR = "\x1f"
@@ -32,16 +40,22 @@ MAX_INDEXED_TAGS = 6
 
 _COLUMNS = (
     "key, status, priority, retry, tagkey, assignee, input, output, cat, sat, laf,"
-    " attempts, token, error, history"
+    " attempts, token, error, history, run_at, unique_key, timeout, backoff, aged_at"
 )
+_UPSERT = f"INSERT OR REPLACE INTO tasks ({_COLUMNS}) VALUES ({','.join('?' * 20)})"
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS tasks (
         key TEXT PRIMARY KEY, status TEXT NOT NULL, priority INTEGER NOT NULL,
         retry INTEGER NOT NULL, tagkey TEXT NOT NULL, assignee TEXT, input BLOB NOT NULL,
         output BLOB, cat INTEGER NOT NULL, sat INTEGER, laf INTEGER,
-        attempts INTEGER NOT NULL, token INTEGER NOT NULL, error TEXT, history BLOB
+        attempts INTEGER NOT NULL, token INTEGER NOT NULL, error TEXT, history BLOB,
+        run_at INTEGER, unique_key TEXT, timeout REAL, backoff BLOB, aged_at INTEGER
     ) WITHOUT ROWID""",
+    """CREATE INDEX IF NOT EXISTS tasks_active_unique
+        ON tasks (unique_key) WHERE unique_key IS NOT NULL AND status IN ('todo', 'nextup')""",
+    """CREATE INDEX IF NOT EXISTS tasks_todo_waiting
+        ON tasks (coalesce(aged_at, cat)) WHERE status = 'todo'""",
     """CREATE INDEX IF NOT EXISTS tasks_todo_order
         ON tasks (priority DESC, cat, key) WHERE status = 'todo'""",
     """CREATE INDEX IF NOT EXISTS tasks_todo_by_tags
@@ -78,12 +92,17 @@ def _row(task: Task) -> tuple[Any, ...]:
         task.token,
         task.error,
         encode_history(task.history) if task.history else None,
+        task.run_at,
+        task.unique,
+        task.timeout,
+        encode_backoff(task.backoff),
+        task.aged_at,
     )
 
 
 def _task(row: Sequence[Any]) -> Task:
     (key, status, priority, retry, tags, assignee, inp, out, cat, sat, laf, attempts, token,
-     error, history) = row  # fmt: skip
+     error, history, run_at, unique, timeout, backoff, aged_at) = row  # fmt: skip
     return Task(
         key=key,
         status=Status(status),
@@ -100,6 +119,11 @@ def _task(row: Sequence[Any]) -> Task:
         token=token,
         error=error,
         history=decode_history(history),
+        run_at=run_at,
+        unique=unique,
+        timeout=timeout,
+        backoff=decode_backoff(None if backoff is None else bytes(backoff)),
+        aged_at=aged_at,
     )
 
 
@@ -206,6 +230,7 @@ class SqliteStore(Store):
                 for transition in transitions:
                     try:
                         task = transition.apply(current.get(transition.key))
+                        _check_unique(db, transition.name, task, writes)
                     except TransitionError as exc:
                         log_rows.append((at, transition.name, transition.key, None, str(exc)))
                         events.append(
@@ -218,7 +243,7 @@ class SqliteStore(Store):
                     log_rows.append((at, transition.name, task.key, _log_blob(task), None))
                     events.append(TaskEvent(transition.name, self.bucket, task.key, at, task=task))
                 db.executemany(
-                    f"INSERT OR REPLACE INTO tasks ({_COLUMNS}) VALUES ({','.join('?' * 15)})",
+                    _UPSERT,
                     [_row(task) for task in writes.values()],
                 )
                 first = None
@@ -243,28 +268,31 @@ class SqliteStore(Store):
             except sqlite3.Error as exc:
                 raise StoreUnavailable(f"sqlite store {self.path!r}: read failed: {exc}") from exc
 
-    def todo(self, limit: int, *, tags: frozenset[str] | None = None) -> list[Task]:
+    def todo(
+        self, limit: int, *, tags: frozenset[str] | None = None, now: int | None = None
+    ) -> list[Task]:
         if limit <= 0:
             return []
-        base = f"SELECT {_COLUMNS} FROM tasks WHERE status = 'todo'"
+        due = "" if now is None else f" AND (run_at IS NULL OR run_at <= {int(now)})"
+        base = f"SELECT {_COLUMNS} FROM tasks WHERE status = 'todo'{due}"
         order = " ORDER BY priority DESC, cat, key LIMIT ?"
         if tags is None:
             return [_task(r) for r in self._read(base + order, (limit,))]
         if len(tags) > MAX_INDEXED_TAGS:
-            return self._todo_scan(limit, tags)
+            return self._todo_scan(limit, tags, due)
         per_subset = [
             [_task(r) for r in self._read(base + " AND tagkey = ?" + order, (tagkey(s), limit))]
             for s in _subsets(tags)
         ]
         return list(itertools.islice(heapq.merge(*per_subset, key=_order), limit))
 
-    def _todo_scan(self, limit: int, tags: frozenset[str]) -> list[Task]:
+    def _todo_scan(self, limit: int, tags: frozenset[str], due: str) -> list[Task]:
         chosen: list[Task] = []
         offset = 0
         page = max(limit, 256)
         while len(chosen) < limit:
             rows = self._read(
-                f"SELECT {_COLUMNS} FROM tasks WHERE status = 'todo'"
+                f"SELECT {_COLUMNS} FROM tasks WHERE status = 'todo'{due}"
                 " ORDER BY priority DESC, cat, key LIMIT ? OFFSET ?",
                 (page, offset),
             )
@@ -283,6 +311,22 @@ class SqliteStore(Store):
         where, params = _where(query)
         [(n,)] = self._read(f"SELECT count(*) FROM tasks WHERE {where}", params)
         return int(n)
+
+    def active_with_unique(self, unique: str) -> Task | None:
+        rows = self._read(
+            f"SELECT {_COLUMNS} FROM tasks WHERE unique_key = ? AND status IN ('todo', 'nextup')"
+            " LIMIT 1",
+            (unique,),
+        )
+        return _task(rows[0]) if rows else None
+
+    def waiting(self, since_before: int, limit: int) -> list[Task]:
+        rows = self._read(
+            f"SELECT {_COLUMNS} FROM tasks WHERE status = 'todo'"
+            " AND coalesce(aged_at, cat) < ? ORDER BY coalesce(aged_at, cat) LIMIT ?",
+            (since_before, limit),
+        )
+        return [_task(r) for r in rows]
 
     def restartable(self, limit: int) -> list[Task]:
         rows = self._read(
@@ -349,6 +393,30 @@ class SqliteStore(Store):
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def _check_unique(db: sqlite3.Connection, name: str, task: Task, writes: dict[str, Task]) -> None:
+    """Refuse a task whose uniqueness key another active task holds (same transaction)."""
+    if task.unique is None or task.status not in ACTIVE:
+        return
+    holders = [
+        key
+        for (key,) in db.execute(
+            "SELECT key FROM tasks WHERE unique_key = ? AND status IN ('todo', 'nextup')"
+            " AND key != ?",
+            (task.unique, task.key),
+        )
+        if key not in writes or writes[key].status in ACTIVE
+    ]
+    holders += [
+        t.key
+        for t in writes.values()
+        if t.key != task.key and t.unique == task.unique and t.status in ACTIVE
+    ]
+    if holders:
+        raise TransitionError(
+            name, task.key, f"unique key {task.unique!r} free", f"held by {min(holders)!r}"
+        )
 
 
 def _where(query: TaskQuery) -> tuple[str, list[Any]]:

@@ -13,8 +13,9 @@ fetch/update, delete, search) with Riak's map semantics:
   filter syntax the store generates (clauses joined by ``AND``: ``f:v``,
   ``f:[lo TO hi]``, ``f:{lo TO *]``, backslash escapes) and ``sort``.
 
-Fault switches: ``drop`` (close the connection after reading a request,
-without answering), ``fail`` (answer error replies), ``stall`` (read and
+Fault switches: ``fail_if`` (error replies to chosen requests), ``drop``
+(close the connection after reading a request, without answering), ``fail``
+(answer error replies), ``stall`` (read and
 never answer until released), ``stop``/``restart`` (the node goes away and
 comes back on the same port, keeping its data).
 """
@@ -72,6 +73,8 @@ class RiakDouble:
         self.drop = 0  # drop the next N requests (-1: all)
         self.fail = 0  # answer an error to the next N requests (-1: all)
         self.fail_message = "overload"
+        #: answer an error to the requests this accepts (code, parsed request)
+        self.fail_if: Callable[[int, Any], bool] | None = None
         self.stall = threading.Event()  # set: read requests and hold them
         self.released = threading.Event()
         self.stalled = threading.Event()  # set when a request is being held
@@ -194,6 +197,8 @@ class RiakDouble:
             except Exception as exc:
                 raise _Refused(f"bad request: {exc}") from exc
         with self._lock:
+            if self.fail_if is not None and self.fail_if(code, request):
+                raise _Refused(self.fail_message)
             self.requests.append((code, request))
             return handler(request)
 

@@ -215,8 +215,13 @@ class RiakStore(Store):
     # -- queries ------------------------------------------------------------
 
     def _verified(self, entries: Sequence[Entry], limit: int) -> list[Task]:
-        """The tasks of ``entries`` (in order) whose entry is current; drops stale ones."""
+        """The tasks of ``entries`` (in order) whose entry is current; drops stale ones.
+
+        Every candidate entry is checked (not only the latest per key), so a
+        stale entry is removed the first time a query reaches it.
+        """
         chosen: list[Task] = []
+        keys: set[str] = set()
         for start in range(0, len(entries), VERIFY_CHUNK):
             if len(chosen) >= limit:
                 break
@@ -228,7 +233,9 @@ class RiakStore(Store):
                 if found is None:
                     stale.append(entry)
                 elif Entry.of(found.task, found.rev) == entry:
-                    chosen.append(found.task)
+                    if entry.key not in keys:
+                        keys.add(entry.key)
+                        chosen.append(found.task)
                 elif found.rev >= entry.rev:
                     stale.append(entry)
                 # else: its task write is in flight; skip it
@@ -245,7 +252,7 @@ class RiakStore(Store):
             tasks = self.search.todo(limit, tags)
         else:
             entries = sorted(
-                (e for e in latest(self.index.entries([Status.TODO])).values()
+                (e for e in self.index.entries([Status.TODO])
                  if tags is None or e.tags <= tags),
                 key=Entry.order,
             )
@@ -262,7 +269,7 @@ class RiakStore(Store):
         statuses = list(Status) if query.status is None else [query.status]
         after = query.after_key
         entries = sorted(
-            (e for e in latest(self.index.entries(statuses)).values()
+            (e for e in self.index.entries(statuses)
              if _entry_matches(query, e) and (after is None or e.key > after)),
             key=lambda e: e.key,
         )
@@ -281,7 +288,7 @@ class RiakStore(Store):
         if self.search is not None:
             return self.search.restartable(limit)
         entries = sorted(
-            (e for e in latest(self.index.entries([Status.FAILED])).values() if e.retry > 0),
+            (e for e in self.index.entries([Status.FAILED]) if e.retry > 0),
             key=lambda e: e.key,
         )
         return self._verified(entries, limit)

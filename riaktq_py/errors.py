@@ -60,6 +60,12 @@ class TransitionError(RiaktqError):
         self.found = found
         super().__init__(f"{transition} {key!r}: expected {expected}, found {found}")
 
+    @classmethod
+    def from_message(cls, transition: str, key: str, message: str) -> TransitionError:
+        """Rebuild the error from its text (as a refused event carries it)."""
+        expected, _, found = message.partition(": expected ")[2].rpartition(", found ")
+        return cls(transition, key, expected or "?", found or message)
+
 
 class StoreError(RiaktqError):
     """The store failed to carry out an operation."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import itertools
 import dataclasses
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -23,6 +24,7 @@ from riaktq_py.clock import Clock
 from riaktq_py.errors import ConfigError, PayloadError
 from riaktq_py.handlers import Handler
 from riaktq_py.log import get_logger
+from riaktq_py.runner import HandlerFailed, SubprocessHandler
 from riaktq_py.task import Outcome
 
 
@@ -34,6 +36,8 @@ class Assignment:
     token: int
     input: bytes
     tags: frozenset[str] = frozenset()
+    #: seconds one attempt may run (None: no limit)
+    timeout: float | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -69,6 +73,12 @@ class InstanceState:
 @dataclasses.dataclass(frozen=True, slots=True)
 class _Finished:
     result: Result
+    run: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Expired:
+    run: int
 
 
 def run_handler(
@@ -79,9 +89,12 @@ def run_handler(
     outcome, out, error = Outcome.DONE, None, None
     try:
         value = payload.decode(assignment.input, what=f"input of {assignment.key!r}")
-        output = handler.handle(assignment.key, value, assignment.tags, state)
+        if isinstance(handler, SubprocessHandler):  # enforces the timeout itself
+            output = handler.run(assignment.key, value, assignment.tags, assignment.timeout)
+        else:
+            output = handler.handle(assignment.key, value, assignment.tags, state)
         out = payload.encode(output, limit=max_output, what=f"output of {assignment.key!r}")
-    except PayloadError as exc:
+    except (PayloadError, HandlerFailed) as exc:
         outcome, error = Outcome.FAILED, str(exc)
     except Exception as exc:
         outcome, error = Outcome.FAILED, f"{type(exc).__name__}: {exc}"
@@ -119,6 +132,10 @@ class Instance(pykka.ThreadingActor):
         self._running: Assignment | None = None
         self._state: Any = None
         self._idle_waiters: list[pykka.ThreadingFuture[None]] = []
+        self._runs = itertools.count(1)
+        self._run_id = 0
+        self._started_us = 0
+        self._timer: threading.Timer | None = None
         self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"riaktq-{name}")
         self._stopping = threading.Event()
         self._log = get_logger(instance=name)
@@ -129,6 +146,10 @@ class Instance(pykka.ThreadingActor):
     def on_stop(self) -> None:
         self._stopping.set()
         self._executor.shutdown(wait=False, cancel_futures=True)
+        if self._timer is not None:
+            self._timer.cancel()
+        if isinstance(self.handler, SubprocessHandler):
+            self.handler.close()
 
     # -- the instance's operations -------------------------------------------------
 
@@ -153,6 +174,22 @@ class Instance(pykka.ThreadingActor):
         """Drop committed (key, token) entries from the output queue."""
         return sum(self._outputs.pop(entry, None) is not None for entry in entries)
 
+    def cancel(self, entries: Sequence[tuple[str, int]]) -> list[str]:
+        """Drop canceled (key, token) tasks not started yet; returns their keys.
+
+        A task already running is not interrupted (threads cannot be killed):
+        its result arrives as usual and is recorded in the task's history.
+        """
+        doomed = set(entries)
+        dropped = [
+            a.key for a in self._inputs if (a.key, a.token) in doomed and a is not self._running
+        ]
+        self._inputs = collections.deque(
+            a for a in self._inputs if a.key not in dropped or a is self._running
+        )
+        self._notify_idle()
+        return dropped
+
     def idle(self) -> pykka.ThreadingFuture[None]:
         """A future set once the input queue is empty (every result is in the output queue)."""
         future: pykka.ThreadingFuture[None] = pykka.ThreadingFuture()
@@ -168,25 +205,63 @@ class Instance(pykka.ThreadingActor):
         if self._running is not None or not self._inputs or self._stopping.is_set():
             return
         assignment = self._running = self._inputs[0]
-        self._executor.submit(self._run, assignment)
+        run = self._run_id = next(self._runs)
+        self._started_us = self.clock.now_us()
+        self._executor.submit(self._run, assignment, run)
+        if assignment.timeout is not None and not isinstance(self.handler, SubprocessHandler):
+            self._timer = threading.Timer(assignment.timeout, self._expire, (run,))
+            self._timer.daemon = True
+            self._timer.start()
 
-    def _run(self, assignment: Assignment) -> None:
+    def _run(self, assignment: Assignment, run: int) -> None:
         result = run_handler(self.handler, self._state, assignment, self.clock, self.max_output)
         # if the instance stopped meanwhile, the scheduler's rollback re-runs the task
         with contextlib.suppress(pykka.ActorDeadError):
-            self.actor_ref.tell(_Finished(result))
+            self.actor_ref.tell(_Finished(result, run))
+
+    def _expire(self, run: int) -> None:
+        with contextlib.suppress(pykka.ActorDeadError):
+            self.actor_ref.tell(_Expired(run))
 
     def on_receive(self, message: Any) -> None:
         if isinstance(message, _Finished):
-            result = message.result
-            self._inputs.popleft()
-            self._running = None
-            self._outputs[(result.key, result.token)] = result
-            self._log.debug("result ready", key=result.key, outcome=result.outcome.value)
-            self._start_next()
-            if not self._inputs:
-                waiters, self._idle_waiters = self._idle_waiters, []
-                for future in waiters:
-                    future.set(None)
-            if self.on_result is not None:
-                self.on_result()
+            if message.run != self._run_id or self._running is None:
+                self._log.warning("late result of an abandoned run ignored", key=message.result.key)
+                return
+            self._complete(message.result)
+        elif isinstance(message, _Expired) and message.run == self._run_id and self._running:
+            self._complete(self._timed_out(self._running))
+
+    def _timed_out(self, assignment: Assignment) -> Result:
+        """Thread mode: the run is abandoned (its thread ends when the handler returns)."""
+        self._executor.shutdown(wait=False)
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"riaktq-{self.name}")
+        error = (
+            f"TimeoutError: ran longer than {assignment.timeout} s;"
+            " abandoned (its thread runs on until the handler returns)"
+        )
+        laf = self.clock.now_us() - self._started_us
+        self._log.warning("task timed out", key=assignment.key, timeout=assignment.timeout)
+        return Result(
+            assignment.key, assignment.token, Outcome.FAILED, self._started_us, laf, None, error
+        )
+
+    def _complete(self, result: Result) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._inputs.popleft()
+        self._running = None
+        self._run_id = 0
+        self._outputs[(result.key, result.token)] = result
+        self._log.debug("result ready", key=result.key, outcome=result.outcome.value)
+        self._start_next()
+        self._notify_idle()
+        if self.on_result is not None:
+            self.on_result()
+
+    def _notify_idle(self) -> None:
+        if not self._inputs:
+            waiters, self._idle_waiters = self._idle_waiters, []
+            for future in waiters:
+                future.set(None)

@@ -12,6 +12,7 @@ Differences from riaktq (SPEC B):
 from __future__ import annotations
 
 import dataclasses
+import random
 import time
 from collections import defaultdict
 from collections.abc import Sequence
@@ -24,7 +25,8 @@ from riaktq_py.errors import ConfigError
 from riaktq_py.events import TaskEvent
 from riaktq_py.log import get_logger
 from riaktq_py.store.base import TaskQuery
-from riaktq_py.task import Status, Task
+from riaktq_py.clock import seconds_to_us
+from riaktq_py.task import Outcome, Status, Task
 from riaktq_py.transitions import Assign, Close, Restart, Rollback
 
 
@@ -34,6 +36,8 @@ class TickConfig:
 
     batch_size: int = 1000
     call_timeout: float = 5.0
+    #: seed for the retry backoff's jitter (None: unpredictable)
+    seed: int | None = None
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -87,11 +91,13 @@ class Tick:
         self.config = config
         self._log = get_logger(component="tick")
         self._refused = 0
+        self._random = random.Random(config.seed)
 
     def run(self) -> TickReport:
         started = time.perf_counter()
         states, unreachable = self.read_instances()
         committed = self.commit(states)
+        self.tell_canceled(states)
         restarted = self.restart()
         steps = tuple((step.name, self.run_step(step)) for step in self.steps)
         placed = self.assign(states)
@@ -159,10 +165,40 @@ class Tick:
                 )
         return committed
 
+    def tell_canceled(self, states: dict[str, tuple[InstanceHandle, InstanceState]]) -> None:
+        """Cooperative cancel: instances drop canceled tasks they have not started."""
+        held = {key: name for name, (_, state) in states.items() for key in state.inputs}
+        canceled = [
+            t for t in self.store.get_many(list(held)).values() if t.status is Status.CANCELED
+        ]
+        by_instance: dict[str, list[tuple[str, int]]] = defaultdict(list)
+        for task in canceled:
+            by_instance[held[task.key]].append((task.key, task.token))
+        for name, entries in by_instance.items():
+            cancel = getattr(states[name][0], "cancel", None)
+            if cancel is None:
+                continue
+            try:
+                cancel(entries, self.config.call_timeout)
+            except Exception as exc:
+                self._log.warning(
+                    "cancel to instance failed", instance=name, error=f"{type(exc).__name__}: {exc}"
+                )
+
     def restart(self) -> int:
         """Step 2: failed tasks with retries left go back to todo, one priority lower."""
         tasks = self.store.restartable(self.config.batch_size)
-        return sum(e.ok for e in self._apply([Restart(t.key) for t in tasks]))
+        now = self.engine.clock.now_us()
+        restarts = [Restart(t.key, run_at=self._retry_at(t, now)) for t in tasks]
+        return sum(e.ok for e in self._apply(restarts))
+
+    def _retry_at(self, task: Task, now: int) -> int | None:
+        """When a restarted task is due again: its backoff after this failure, or at once."""
+        if task.backoff is None:
+            return None
+        failures = sum(a.outcome is Outcome.FAILED for a in task.history) or 1
+        delay = task.backoff.delay(failures, self._random.random())
+        return now + seconds_to_us(delay)
 
     def assign(
         self, states: dict[str, tuple[InstanceHandle, InstanceState]]
@@ -183,14 +219,14 @@ class Tick:
                 break
             names = groups[tags]
             wanted = min(budget, sum(free[n] for n in names))
-            tasks = self.store.todo(wanted, tags=tags)
+            tasks = self.store.todo(wanted, tags=tags, now=self.engine.clock.now_us())
             plan = _spread(tasks, names, free)
             events = self._apply([Assign(key, name) for key, name in plan])
             by_instance: dict[str, list[Assignment]] = defaultdict(list)
             for event, (_, name) in zip(events, plan, strict=True):
                 if event.task is not None:
                     t = event.task
-                    by_instance[name].append(Assignment(t.key, t.token, t.input, t.tags))
+                    by_instance[name].append(Assignment(t.key, t.token, t.input, t.tags, t.timeout))
             budget -= len(plan)
             for name, assignments in by_instance.items():
                 handle = states[name][0]

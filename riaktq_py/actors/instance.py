@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import itertools
 import dataclasses
+import itertools
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor

@@ -20,12 +20,12 @@ from typing import Protocol
 
 from riaktq_py.actors.handles import InstanceHandle
 from riaktq_py.actors.instance import Assignment, InstanceState
+from riaktq_py.clock import seconds_to_us
 from riaktq_py.engine import Engine
 from riaktq_py.errors import ConfigError
 from riaktq_py.events import TaskEvent
 from riaktq_py.log import get_logger
 from riaktq_py.store.base import TaskQuery
-from riaktq_py.clock import seconds_to_us
 from riaktq_py.task import Outcome, Status, Task
 from riaktq_py.transitions import Assign, Close, Restart, Rollback
 

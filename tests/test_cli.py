@@ -263,6 +263,15 @@ def test_demo_in_process(capsys: pytest.CaptureFixture[str]) -> None:
     assert "rollback" not in out  # nothing lost, nothing run twice
 
 
+def test_demo_gives_up_at_its_timeout(capsys: pytest.CaptureFixture[str]) -> None:
+    """The demo never hangs: past ``--timeout`` it names what is not final and exits 1."""
+    # its debounce is 50 ms, so no task can be final within 1 ms
+    code, _out, err = run(capsys, "demo", "--timeout", "0.001")
+    assert code == 1
+    assert "demo timed out after 0.001 s; not final: " in err
+    assert "charge-card" in err
+
+
 def test_demo_on_a_given_store_keeps_the_tasks(
     capsys: pytest.CaptureFixture[str], db: str
 ) -> None:

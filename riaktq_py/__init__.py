@@ -12,6 +12,7 @@ from riaktq_py.actors import (
     TickConfig,
     TickReport,
 )
+from riaktq_py.actors.aging import Aging
 from riaktq_py.app import HandlerRef, Riaktq, is_final
 from riaktq_py.clock import Clock, SystemClock
 from riaktq_py.errors import (
@@ -29,15 +30,36 @@ from riaktq_py.errors import (
 )
 from riaktq_py.events import TaskEvent
 from riaktq_py.handlers import EchoHandler, FunctionHandler, Handler, load_handler
+from riaktq_py.observer import (
+    Cron,
+    Daily,
+    Interval,
+    Observation,
+    Observer,
+    ObserverRun,
+    PruneResult,
+    Query,
+    QueryResult,
+    Replay,
+    Retention,
+    StatusCounts,
+    StatusCountsResult,
+    WindowStats,
+    WindowStatsResult,
+)
 from riaktq_py.store import SqliteStore, Store, TaskQuery
-from riaktq_py.task import Attempt, Outcome, Status, Task
+from riaktq_py.task import Attempt, Backoff, Outcome, Status, Task
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Aging",
     "Attempt",
+    "Backoff",
     "Clock",
     "ConfigError",
+    "Cron",
+    "Daily",
     "EchoHandler",
     "EventManager",
     "FunctionHandler",
@@ -45,15 +67,26 @@ __all__ = [
     "HandlerRef",
     "Instance",
     "InstanceState",
+    "Interval",
+    "Observation",
+    "Observer",
+    "ObserverRun",
     "Outcome",
     "PayloadError",
     "PayloadTooLarge",
+    "PruneResult",
+    "Query",
+    "QueryResult",
+    "Replay",
+    "Retention",
     "Riaktq",
     "RiaktqError",
     "Scheduler",
     "SchedulerConfig",
     "SqliteStore",
     "Status",
+    "StatusCounts",
+    "StatusCountsResult",
     "Store",
     "StoreError",
     "StoreUnavailable",
@@ -68,6 +101,8 @@ __all__ = [
     "UndecodablePayload",
     "UnencodablePayload",
     "UnknownHandler",
+    "WindowStats",
+    "WindowStatsResult",
     "__version__",
     "is_final",
     "load_handler",

@@ -13,13 +13,14 @@ with tq:                                   # starts the actors, stops them on ex
 
 from __future__ import annotations
 
-import threading
+import dataclasses
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import pykka
 
 from riaktq_py import payload
+from riaktq_py.actors.aging import Aging
 from riaktq_py.actors.event_manager import EventManager, Subscriber
 from riaktq_py.actors.handles import LocalInstance
 from riaktq_py.actors.instance import Instance
@@ -27,38 +28,31 @@ from riaktq_py.actors.scheduler import Scheduler, SchedulerConfig
 from riaktq_py.actors.tick import TickConfig, TickReport
 from riaktq_py.clock import Clock, SystemClock
 from riaktq_py.engine import Engine
-from riaktq_py.errors import ConfigError, RiaktqError, TaskNotFound, UnknownHandler
-from riaktq_py.events import TaskEvent
+from riaktq_py.errors import ConfigError, RiaktqError, UnknownHandler
 from riaktq_py.handlers import Handler, as_handler
+from riaktq_py.observer.embedded import Observing
+from riaktq_py.observer.history import task_history
+from riaktq_py.observer.observer import ObserverRun
+from riaktq_py.observer.queries import Report, ReportResult
+from riaktq_py.observer.retention import PruneResult, Retention
+from riaktq_py.observer.schedule import Schedule
+from riaktq_py.operations import (
+    TaskOperations,
+    check_int,
+    check_name,
+    check_seconds,
+    is_final,
+)
+from riaktq_py.runner import SubprocessHandler, handler_path
 from riaktq_py.store.base import Store
-from riaktq_py.store.sqlite import TAG_SEPARATOR
-from riaktq_py.task import Status, Task
-from riaktq_py.transitions import Open
+from riaktq_py.task import Attempt, Backoff, Task
 
-MAX_KEY_LENGTH = 1024
+__all__ = ["CALL_TIMEOUT", "HandlerRef", "Riaktq", "is_final"]
+
 CALL_TIMEOUT = 10.0
-
-
-def _check_name(kind: str, name: object) -> str:
-    if not isinstance(name, str) or not name or TAG_SEPARATOR in name or len(name) > MAX_KEY_LENGTH:
-        raise ConfigError(
-            f"{kind} must be a non-empty string of at most {MAX_KEY_LENGTH} characters"
-            f" without \\x1f, got {name!r}"
-        )
-    return name
-
-
-def _check_int(name: str, value: object, minimum: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{name} must be an integer, got {value!r}")
-    if minimum is not None and value < minimum:
-        raise ConfigError(f"{name} must be >= {minimum}, got {value}")
-    return value
-
-
-def is_final(task: Task) -> bool:
-    """Done, or failed with no retries left: the scheduler will not move it again."""
-    return task.status is Status.DONE or (task.status is Status.FAILED and task.retry <= 0)
+#: priority aging is on by default: +1 priority per 5 minutes a task waits
+DEFAULT_AGING = Aging()
+EXECUTIONS = ("thread", "process")
 
 
 class HandlerRef:
@@ -76,23 +70,26 @@ class HandlerRef:
         return self.app.open(key, input, handler=self.name, **options)
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
 class _HandlerSpec:
-    def __init__(
-        self,
-        handler: Handler,
-        instances: int,
-        capacity: int,
-        tags: frozenset[str],
-        options: Mapping[str, Any],
-    ) -> None:
-        self.handler = handler
-        self.instances = instances
-        self.capacity = capacity
-        self.tags = tags
-        self.options = options
+    handler: Handler
+    instances: int
+    capacity: int
+    tags: frozenset[str]
+    options: Mapping[str, Any]
+    timeout: float | None = None
+    backoff: Backoff | None = None
+    #: module:object of the handler, when each instance runs it in a child process
+    process_path: str | None = None
+
+    def for_instance(self) -> Handler:
+        """The handler object one instance runs (its own child process in process mode)."""
+        if self.process_path is None:
+            return self.handler
+        return SubprocessHandler(self.process_path, self.options)
 
 
-class Riaktq:
+class Riaktq(TaskOperations):
     """A task queue embedded in this process."""
 
     def __init__(
@@ -105,17 +102,24 @@ class Riaktq:
         batch_size: int = 1000,
         call_timeout: float = 5.0,
         max_payload: int = payload.DEFAULT_MAX_PAYLOAD,
+        aging: Aging | None = DEFAULT_AGING,
+        seed: int | None = None,
     ) -> None:
         self._owns_store = isinstance(store, str)
         self.store: Store = _open_store(store) if isinstance(store, str) else store
         self.clock: Clock = clock or SystemClock()
-        self.max_payload = _check_int("max_payload", max_payload, 1)
-        self.config = SchedulerConfig(interval, debounce, TickConfig(batch_size, call_timeout))
+        self.max_payload = check_int("max_payload", max_payload, 1)
+        self.config = SchedulerConfig(
+            interval, debounce, TickConfig(batch_size, call_timeout, seed)
+        )
+        #: priority aging (a tick step), or None to turn it off
+        self.aging = aging
         self.engine = Engine(self.store, self.clock)
         self._handlers: dict[str, _HandlerSpec] = {}
         self._events: pykka.ActorRef[EventManager] | None = None
         self._scheduler: pykka.ActorRef[Scheduler] | None = None
         self._instances: list[pykka.ActorRef[Instance]] = []
+        self._observing = Observing(self.store, self.clock, interval, CALL_TIMEOUT)
 
     # -- handlers -------------------------------------------------------------------
 
@@ -127,12 +131,23 @@ class Riaktq:
         capacity: int = 1,
         tags: Iterable[str] = (),
         options: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+        backoff: Backoff | None = None,
+        execution: str = "thread",
     ) -> Callable[[Callable[..., Any]], HandlerRef]:
         """Decorator: register a function (or handler class) under ``name``, used as a tag."""
 
         def register(fn: Callable[..., Any]) -> HandlerRef:
             self.add_handler(
-                name, fn, instances=instances, capacity=capacity, tags=tags, options=options
+                name,
+                fn,
+                instances=instances,
+                capacity=capacity,
+                tags=tags,
+                options=options,
+                timeout=timeout,
+                backoff=backoff,
+                execution=execution,
             )
             return HandlerRef(self, name, fn)
 
@@ -147,20 +162,51 @@ class Riaktq:
         capacity: int = 1,
         tags: Iterable[str] = (),
         options: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+        backoff: Backoff | None = None,
+        execution: str = "thread",
     ) -> None:
-        """Register a handler; its ``instances`` instances have tags ``{name} | tags``."""
-        _check_name("handler name", name)
+        """Register a handler; its ``instances`` instances have tags ``{name} | tags``.
+
+        ``timeout`` and ``backoff`` are the defaults of tasks opened for this
+        handler. ``execution="process"`` runs each instance's tasks in a child
+        process (the handler must be importable as ``module:object``), so a
+        task that times out is really stopped; in ``"thread"`` mode it is
+        abandoned (see :mod:`riaktq_py.runner`).
+        """
+        check_name("handler name", name)
         if name in self._handlers:
             raise ConfigError(f"a handler named {name!r} is already registered")
         if self._scheduler is not None:
             raise ConfigError("handlers must be registered before start()")
+        if execution not in EXECUTIONS:
+            raise ConfigError(f"execution must be 'thread' or 'process', got {execution!r}")
+        if backoff is not None and not isinstance(backoff, Backoff):
+            raise ConfigError(f"backoff must be a riaktq_py.Backoff, got {backoff!r}")
+        process_path = handler_path(handler) if execution == "process" else None
         self._handlers[name] = _HandlerSpec(
-            as_handler(handler, where=f"handler {name!r}"),
-            _check_int("instances", instances, 1),
-            _check_int("capacity", capacity, 1),
-            frozenset({name, *(_check_name("tag", t) for t in tags)}),
+            SubprocessHandler(process_path)
+            if process_path
+            else as_handler(handler, where=f"handler {name!r}"),
+            check_int("instances", instances, 1),
+            check_int("capacity", capacity, 1),
+            frozenset({name, *(check_name("tag", t) for t in tags)}),
             dict(options or {}),
+            check_seconds("timeout", timeout),
+            backoff,
+            process_path,
         )
+
+    def _handler_defaults(self, handler: str) -> tuple[float | None, Backoff | None]:
+        spec = self._handlers.get(handler)
+        if spec is None:
+            known = ", ".join(sorted(self._handlers)) or "none"
+            raise UnknownHandler(f"unknown handler {handler!r} (registered: {known})")
+        return spec.timeout, spec.backoff
+
+    def _tick_soon(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.proxy().trigger()
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -173,14 +219,16 @@ class Riaktq:
             return self
         self._events = EventManager.start("task-events")
         self.engine.events = self._events.proxy()
-        self._scheduler = Scheduler.start(self.engine, (), self.config)
+        self._observing.start()
+        steps = [] if self.aging is None else [self.aging]
+        self._scheduler = Scheduler.start(self.engine, (), self.config, steps)
         scheduler = self._scheduler.proxy()
         for name, spec in self._handlers.items():
             for number in range(1, spec.instances + 1):
                 instance_name = f"{name}-{number}"
                 ref = Instance.start(
                     instance_name,
-                    spec.handler,
+                    spec.for_instance(),
                     clock=self.clock,
                     tags=spec.tags,
                     capacity=spec.capacity,
@@ -194,6 +242,7 @@ class Riaktq:
         return self
 
     def stop(self) -> None:
+        self._observing.stop()
         for ref in [self._scheduler, *self._instances, self._events]:
             if ref is not None:
                 ref.stop(timeout=CALL_TIMEOUT)
@@ -208,84 +257,6 @@ class Riaktq:
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
-    # -- tasks ----------------------------------------------------------------------
-
-    def open(
-        self,
-        key: str,
-        input: Any = None,
-        *,
-        priority: int = 0,
-        retry: int = 0,
-        tags: Iterable[str] = (),
-        handler: str | None = None,
-    ) -> Task:
-        """Open (or re-open) a task. Its input must be msgpack-encodable, within the limit."""
-        [task] = self.open_many(
-            [(key, input)], priority=priority, retry=retry, tags=tags, handler=handler
-        )
-        return task
-
-    def open_many(
-        self,
-        items: Iterable[tuple[str, Any]],
-        *,
-        priority: int = 0,
-        retry: int = 0,
-        tags: Iterable[str] = (),
-        handler: str | None = None,
-    ) -> list[Task]:
-        """Open many tasks with the same options in one store transaction."""
-        _check_int("priority", priority)
-        _check_int("retry", retry, 0)
-        all_tags = frozenset(_check_name("tag", t) for t in tags)
-        if handler is not None:
-            if handler not in self._handlers:
-                known = ", ".join(sorted(self._handlers)) or "none"
-                raise UnknownHandler(f"unknown handler {handler!r} (registered: {known})")
-            all_tags |= {handler}
-        now = self.clock.now_us()
-        opens = [
-            Open(
-                _check_name("task key", key),
-                payload.encode(value, limit=self.max_payload, what=f"input of {key!r}"),
-                cat=now,
-                priority=priority,
-                retry=retry,
-                tags=all_tags,
-            )
-            for key, value in items
-        ]
-        events = self.engine.apply(opens)
-        if self._scheduler is not None:
-            self._scheduler.proxy().trigger()
-        return [_task_of(event) for event in events]
-
-    def get(self, key: str) -> Task | None:
-        return self.store.get(key)
-
-    def wait(self, key: str, timeout: float = 30.0) -> Task:
-        """Block until the task is final (done, or failed with no retries left)."""
-        arrived = threading.Event()
-
-        def watch(event: TaskEvent) -> None:
-            if event.key == key and event.task is not None and is_final(event.task):
-                arrived.set()
-
-        number = self.subscribe(watch) if self._events is not None else None
-        try:
-            task = self.store.get(key)
-            if task is None:
-                raise TaskNotFound(f"no task {key!r}")
-            if not is_final(task) and not arrived.wait(timeout):
-                raise TimeoutError(f"task {key!r} not final after {timeout} s")
-            final = self.store.get(key)
-            assert final is not None
-            return final
-        finally:
-            if number is not None:
-                self.unsubscribe(number)
-
     def wait_idle(self, timeout: float = 30.0) -> None:
         """Block until every local instance has run everything in its input queue."""
         for ref in self._instances:
@@ -295,17 +266,30 @@ class Riaktq:
 
     # -- events and ticks -----------------------------------------------------------
 
-    def subscribe(self, subscriber: Subscriber) -> int:
-        """Receive every transition event from now on; returns an unsubscribe number."""
-        number: int = (
-            self._require(self._events).proxy().subscribe(subscriber).get(timeout=CALL_TIMEOUT)
-        )
+    def subscribe(
+        self,
+        subscriber: Subscriber,
+        from_position: int | None = None,
+        *,
+        cursor: str | None = None,
+    ) -> int:
+        """Receive every transition event from now on; returns an unsubscribe number.
+
+        With ``from_position`` (or a ``cursor`` name), first every logged event
+        after that position, then live ones, with no gap and no duplicate; each
+        event's ``position`` is what to resume from (see :mod:`riaktq_py.observer.replay`).
+        """
+        events = self._require(self._events)
+        if from_position is not None or cursor is not None:
+            return self._observing.replay(events, subscriber, from_position, cursor)
+        number: int = events.proxy().subscribe(subscriber).get(timeout=CALL_TIMEOUT)
         return number
 
     def unsubscribe(self, number: int) -> bool:
         done: bool = (
             self._require(self._events).proxy().unsubscribe(number).get(timeout=CALL_TIMEOUT)
         )
+        self._observing.drop_replay(number)
         return done
 
     def tick(self, timeout: float = 60.0) -> TickReport | None:
@@ -314,16 +298,51 @@ class Riaktq:
         report: TickReport | None = future.get(timeout=timeout)
         return report
 
+    # -- observer, history, retention (riaktq_py.observer) ----------------------------
+
+    def observe(self, name: str, report: Report, schedule: Schedule) -> None:
+        """Run ``report`` (a Query, StatusCounts, WindowStats, Retention...) on ``schedule``.
+
+        Results go to :meth:`subscribe_queries` subscribers, keyed by ``name``.
+        The observer ticks every ``interval`` seconds (by hand: :meth:`observer_tick`).
+        """
+        self._observing.observe(name, report, schedule)
+
+    def subscribe_queries(self, subscriber: Subscriber) -> int:
+        """Receive every observer result from now on; returns an unsubscribe number."""
+        return self._observing.subscribe_queries(subscriber)
+
+    def unsubscribe_queries(self, number: int) -> bool:
+        return self._observing.unsubscribe_queries(number)
+
+    def observer_tick(self, timeout: float = 60.0) -> ObserverRun | None:
+        """Run the due observations now (None if a run was already going)."""
+        return self._observing.tick(timeout)
+
+    def report(self, *names: str) -> list[ReportResult]:
+        """Run the named observations (default: all) now, ignoring their schedules."""
+        return self._observing.report(names)
+
+    def history(self, key: str) -> tuple[Attempt, ...]:
+        """Every attempt of a task (assignee, sat, laf, outcome, out or error), oldest first."""
+        return task_history(self.store, key)
+
+    def prune(
+        self,
+        *,
+        tasks_older_than: float | None = None,
+        log_older_than: float | None = None,
+        batch_size: int = 500,
+        max_batches: int | None = None,
+    ) -> PruneResult:
+        """Delete final tasks and log entries older than the given ages (seconds), in batches."""
+        retention = Retention(tasks_older_than, log_older_than, batch_size, max_batches)
+        return retention.run(self.store, now_us=self.clock.now_us())
+
     def _require(self, ref: pykka.ActorRef[Any] | None) -> pykka.ActorRef[Any]:
         if ref is None:
             raise RiaktqError("the queue is not running: call start() first")
         return ref
-
-
-def _task_of(event: TaskEvent) -> Task:
-    if event.task is None:
-        raise RiaktqError(event.error or f"{event.transition} {event.key!r} failed")
-    return event.task
 
 
 def _open_store(url: str) -> Store:

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import pykka
 import pytest
 
+from riaktq_py import Riaktq, Status
 from riaktq_py.actors.event_manager import EventManager
 from riaktq_py.errors import ConfigError
 from riaktq_py.observer import (
@@ -19,6 +20,8 @@ from riaktq_py.observer import (
     Observation,
     Observer,
     ObserverRun,
+    Query,
+    QueryResult,
     StatusCounts,
     StatusCountsResult,
 )
@@ -281,3 +284,34 @@ def test_observations_are_validated(store: Store) -> None:
     ref = Observer.start(store, FakeClock(), None, [observation], interval=None)
     with pytest.raises(ConfigError, match="already exists"):
         ref.proxy().observe(observation).get(timeout=10)
+
+
+def test_riaktq_observe_publishes_results_and_reports_on_demand(store: Store) -> None:
+    """Riaktq.observe + subscribe_queries + observer_tick; report() runs now, off schedule."""
+    clock = FakeClock(utc(2024, 5, 10, 5))
+    tq = Riaktq(store, clock=clock, interval=None, debounce=None)
+    tq.observe("stale", Query(status=Status.TODO, age=3600), Daily("06:00"))
+    tq.open("old", 1)
+    clock.set(utc(2024, 5, 10, 5, 30))
+    tq.open("new", 2)
+    capture = EventCapture()
+    with tq:
+        tq.subscribe_queries(capture)
+        tq.observe("counts", StatusCounts(), Interval(7200))  # added while running
+        first = tq.observer_tick()
+        assert first is not None and [r.key for r in first.results] == ["counts"]
+        clock.set(utc(2024, 5, 10, 6))
+        second = tq.observer_tick()
+        assert second is not None and [r.key for r in second.results] == ["stale"]
+        capture.wait_count(lambda r: True, 2)
+        [stale] = tq.report("stale")
+        with pytest.raises(ConfigError, match="no observation named 'nope'"):
+            tq.report("nope")
+        assert [r.key for r in tq.report()] == ["stale", "counts"]
+        assert tq.observer_tick() is not None
+    assert [r.key for r in capture.events] == ["counts", "stale"]
+    published = capture.events[1]
+    assert isinstance(published, QueryResult) and isinstance(stale, QueryResult)
+    assert published.tasks == stale.tasks == ((store.bucket, "old"),)
+    with pytest.raises(ConfigError, match="already exists"):
+        tq.observe("stale", StatusCounts(), Daily("06:00"))

@@ -1,12 +1,14 @@
 """Retention: prune finished tasks and old log entries, in bounded batches.
 
-Only *final* tasks go: done, or failed with no retries left, whose last attempt
-ended more than ``tasks_older_than`` seconds ago. The check is repeated by the
+Only *final* tasks go: done, canceled, or failed with no retries left, whose
+last attempt ended (for a task that never ran: was created) more than
+``tasks_older_than`` seconds ago. The check is repeated by the
 store at deletion time (:meth:`Store.delete_if`), so a task re-opened or
 restarted meanwhile is left alone; todo and nextup tasks are never touched.
 Log entries recorded more than ``log_older_than`` seconds ago are removed
-oldest first. Each store call handles at most ``batch_size`` rows, so pruning a
-large backlog never holds the store for long; ``max_batches`` bounds one run.
+oldest first. Each store write handles at most ``batch_size`` rows, so pruning
+a large backlog never holds the store for long; ``max_batches`` bounds the
+writes (deletion batches) of one run.
 
 A :class:`Retention` is also a report: scheduled on the observer it prunes on
 that schedule and publishes a :class:`PruneResult`.
@@ -21,12 +23,17 @@ from typing import Any
 from riaktq_py.errors import ConfigError
 from riaktq_py.observer.queries import US, finished_at
 from riaktq_py.store.base import Store, TaskQuery
-from riaktq_py.task import Status, Task
+from riaktq_py.task import ACTIVE, Status, Task
+
+#: Statuses retention looks in (failed ones still need retry <= 0).
+FINISHED = tuple(s for s in Status if s not in ACTIVE)
 
 
 def is_prunable(task: Task) -> bool:
-    """Final: done, or failed with no retries left (the scheduler will not move it again)."""
-    return task.status is Status.DONE or (task.status is Status.FAILED and task.retry <= 0)
+    """Final: not todo or nextup, and not failed with retries left (it will be restarted)."""
+    if task.status in ACTIVE:
+        return False
+    return not (task.status is Status.FAILED and task.retry > 0)
 
 
 def finished_before(cutoff_us: int) -> Callable[[Task], bool]:
@@ -110,17 +117,18 @@ class _Budget:
 def _prune_tasks(store: Store, cutoff: int, batch_size: int, budget: _Budget) -> tuple[int, bool]:
     check = finished_before(cutoff)
     removed = 0
-    for status in (Status.DONE, Status.FAILED):
+    for status in FINISHED:
         after: str | None = None
         while True:
-            if not budget.take():
-                return removed, False
             # finished_at >= cat, so tasks created after the cutoff cannot qualify
             page = store.find(
                 TaskQuery(status=status, created_before=cutoff, limit=batch_size, after_key=after)
             )
             keys = [task.key for task in page if check(task)]
-            removed += len(store.delete_if(keys, check))
+            if keys:
+                if not budget.take():
+                    return removed, False
+                removed += len(store.delete_if(keys, check))
             if len(page) < batch_size:
                 break
             after = page[-1].key

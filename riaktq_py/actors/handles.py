@@ -22,6 +22,8 @@ class InstanceHandle(Protocol):
 
     def commit(self, entries: Sequence[tuple[str, int]], timeout: float) -> int: ...
 
+    # optional: ``cancel(entries, timeout) -> dropped keys`` (cooperative cancel)
+
 
 class LocalInstance:
     """An instance actor in this process, reached through its pykka proxy."""
@@ -49,3 +51,7 @@ class LocalInstance:
     def commit(self, entries: Sequence[tuple[str, int]], timeout: float) -> int:
         count: int = self._proxy.commit(list(entries)).get(timeout=timeout)
         return count
+
+    def cancel(self, entries: Sequence[tuple[str, int]], timeout: float) -> list[str]:
+        dropped: list[str] = self._proxy.cancel(list(entries)).get(timeout=timeout)
+        return dropped

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import random
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -67,6 +68,7 @@ class Scheduler(pykka.ThreadingActor):
         self.engine = engine
         self.config = config or SchedulerConfig()
         self._steps = list(steps)
+        self._random = random.Random(self.config.tick.seed)  # retry jitter, across ticks
         self._instances: dict[str, InstanceHandle] = {i.name: i for i in instances}
         self._busy = False
         self._rerun = False
@@ -159,7 +161,9 @@ class Scheduler(pykka.ThreadingActor):
         self._busy = True
         if message.future is not None:
             self._waiting.append(message.future)
-        tick = Tick(self.engine, list(self._instances.values()), self.config.tick, self._steps)
+        tick = Tick(
+            self.engine, list(self._instances.values()), self.config.tick, self._steps, self._random
+        )
         self._worker.submit(self._run, tick)
 
     def _run(self, tick: Tick) -> None:

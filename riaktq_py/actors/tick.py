@@ -83,6 +83,7 @@ class Tick:
         instances: Sequence[InstanceHandle],
         config: TickConfig,
         steps: Sequence[TickStep] = (),
+        rng: random.Random | None = None,
     ) -> None:
         self.engine = engine
         self.steps = list(steps)
@@ -91,7 +92,7 @@ class Tick:
         self.config = config
         self._log = get_logger(component="tick")
         self._refused = 0
-        self._random = random.Random(config.seed)
+        self._random = rng or random.Random(config.seed)
 
     def run(self) -> TickReport:
         started = time.perf_counter()

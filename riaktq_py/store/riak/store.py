@@ -93,6 +93,10 @@ def _entry_matches(query: TaskQuery, e: Entry) -> bool:
     )
 
 
+def _due(task: Task, now: int | None) -> bool:
+    return now is None or task.run_at is None or task.run_at <= now
+
+
 class RiakStore(Store):
     """Tasks on Riak KV. ``nodes``: ``Node``s or ``"host:port"`` strings."""
 
@@ -124,7 +128,8 @@ class RiakStore(Store):
         self.log = TransitionLog(self.client, f"{bucket}.log", bucket)
         self.search = (
             SearchQueries(self.client, search_index, bucket, self.get_many)
-            if search_index else None
+            if search_index
+            else None
         )
         self._lock = threading.RLock()
 
@@ -163,8 +168,9 @@ class RiakStore(Store):
                 try:
                     task = transition.apply(current.get(transition.key))
                 except TransitionError as exc:
-                    events.append(TaskEvent(transition.name, self.bucket, transition.key, at,
-                                            error=str(exc)))
+                    events.append(
+                        TaskEvent(transition.name, self.bucket, transition.key, at, error=str(exc))
+                    )
                     continue
                 current[task.key] = task
                 changed[task.key] = None
@@ -179,12 +185,17 @@ class RiakStore(Store):
             self.index.add(Entry.of(task, revs[key]) for key, task in tasks.items())
         for key, task in tasks.items():
             old = stored.get(key)
-            ops = layout.encode(task, rev=revs[key], previous=old.task if old else None,
-                                previous_rev=old.rev if old else None)
+            ops = layout.encode(
+                task,
+                rev=revs[key],
+                previous=old.task if old else None,
+                previous_rev=old.rev if old else None,
+            )
             self.client.update(self.bucket, key, ops, context=old.context if old else None)
         if self.search is None:
-            self.index.remove(Entry.of(stored[key].task, stored[key].rev)
-                              for key in tasks if key in stored)
+            self.index.remove(
+                Entry.of(stored[key].task, stored[key].rev) for key in tasks if key in stored
+            )
 
     def delete(self, key: str) -> bool:
         return bool(self.delete_if([key], lambda _task: True))
@@ -214,7 +225,12 @@ class RiakStore(Store):
 
     # -- queries ------------------------------------------------------------
 
-    def _verified(self, entries: Sequence[Entry], limit: int) -> list[Task]:
+    def _verified(
+        self,
+        entries: Sequence[Entry],
+        limit: int,
+        wanted: Callable[[Task], bool] = lambda task: True,
+    ) -> list[Task]:
         """The tasks of ``entries`` (in order) whose entry is current; drops stale ones.
 
         Every candidate entry is checked (not only the latest per key), so a
@@ -233,7 +249,7 @@ class RiakStore(Store):
                 if found is None:
                     stale.append(entry)
                 elif Entry.of(found.task, found.rev) == entry:
-                    if entry.key not in keys:
+                    if entry.key not in keys and wanted(found.task):
                         keys.add(entry.key)
                         chosen.append(found.task)
                 elif found.rev >= entry.rev:
@@ -252,14 +268,12 @@ class RiakStore(Store):
             tasks = self.search.todo(limit, tags)
         else:
             entries = sorted(
-                (e for e in self.index.entries([Status.TODO])
-                 if tags is None or e.tags <= tags),
+                (e for e in self.index.entries([Status.TODO]) if tags is None or e.tags <= tags),
                 key=Entry.order,
             )
-            tasks = self._verified(entries, limit)
-        # delayed tasks (run_at in the future) are not in the index entry: filter here;
-        # a tick may then assign fewer than ``limit`` while delayed tasks lead the order
-        return [t for t in tasks if now is None or t.run_at is None or t.run_at <= now]
+            tasks = self._verified(entries, limit, lambda t: _due(t, now))
+        # run_at is not in the index entry: delayed tasks are skipped while verifying
+        return [t for t in tasks if _due(t, now)]
 
     def find(self, query: TaskQuery) -> list[Task]:
         if query.limit <= 0:
@@ -269,8 +283,11 @@ class RiakStore(Store):
         statuses = list(Status) if query.status is None else [query.status]
         after = query.after_key
         entries = sorted(
-            (e for e in self.index.entries(statuses)
-             if _entry_matches(query, e) and (after is None or e.key > after)),
+            (
+                e
+                for e in self.index.entries(statuses)
+                if _entry_matches(query, e) and (after is None or e.key > after)
+            ),
             key=lambda e: e.key,
         )
         return [t for t in self._verified(entries, query.limit) if query.matches(t)]

@@ -1,5 +1,6 @@
 """Observer, report queries, replayable transition log, task history and retention (issue 3)."""
 
+from riaktq_py.observer.config import observations_from_config
 from riaktq_py.observer.history import attempt_summary, task_history
 from riaktq_py.observer.observer import Observation, Observer, ObserverRun, run_due, run_now
 from riaktq_py.observer.queries import (
@@ -37,6 +38,7 @@ __all__ = [
     "WindowStatsResult",
     "attempt_summary",
     "follow_log",
+    "observations_from_config",
     "read_log",
     "run_due",
     "run_now",

@@ -48,6 +48,9 @@ def register(subparsers: Any) -> None:
     opener.add_argument(
         "--handler", metavar="NAME", help="the handler to run it (added to its tags)"
     )
+    opener.add_argument("--delay", type=float, metavar="S", help="not before S seconds from now")
+    opener.add_argument("--unique", metavar="U", help="no duplicate while one with U is active")
+    opener.add_argument("--timeout", type=float, metavar="S", help="seconds one attempt may run")
     opener.add_argument("--json", action="store_true", help="print the task as JSON")
     opener.set_defaults(run=run_open)
 
@@ -75,7 +78,14 @@ def run_open(args: argparse.Namespace) -> int:
     try:
         tags = [*args.tags, *([args.handler] if args.handler else [])]
         task = Riaktq(store, interval=None, debounce=None).open(
-            args.key, args.input, priority=args.priority, retry=args.retry, tags=tags
+            args.key,
+            args.input,
+            priority=args.priority,
+            retry=args.retry,
+            tags=tags,
+            delay=args.delay,
+            unique=args.unique,
+            timeout=args.timeout,
         )
     finally:
         store.close()

@@ -41,6 +41,7 @@ class Outcome(enum.StrEnum):
     DONE = "done"
     FAILED = "failed"
     LOST = "lost"  # rolled back: its instance died or forgot it
+    LATE = "late"  # a result handed in after its attempt was superseded: never committed
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

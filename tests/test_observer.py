@@ -120,11 +120,11 @@ def test_daily_restart_on_the_same_day_neither_repeats_nor_skips(store: Store) -
 
 
 def test_cron_spring_forward_runs_the_skipped_time_once_at_the_shifted_time(store: Store) -> None:
-    """02:30 Berlin on 2024-03-31 does not exist: the report runs once, at 03:30 CEST."""
+    """02:30 Berlin on 2024-03-31 does not exist: the report runs once, at 03:00 CEST."""
     clock = FakeClock(utc(2024, 3, 30, 12))
     ref = start(store, clock, Cron("30 2 * * *", "Europe/Berlin"))
     times = drive(ref, clock, utc(2024, 3, 30, 12), utc(2024, 4, 1, 6), 15 * MINUTE)
-    assert [berlin(t) for t in times] == ["03-31 03:30 CEST", "04-01 02:30 CEST"]
+    assert [berlin(t) for t in times] == ["03-31 03:00 CEST", "04-01 02:30 CEST"]
 
 
 def test_cron_fall_back_runs_the_repeated_time_once(store: Store) -> None:

@@ -9,10 +9,10 @@ asks :meth:`Schedule.due` on every tick whether a newer slot has come::
     Cron("30 2 * * *", "Europe/Berlin")  wall-clock time in an IANA timezone
     Interval(300)                    every 300 s, the first run at the first tick
 
-Cron occurrences are computed on local wall-clock times and mapped to UTC with
-``fold=0``: a local time skipped by spring-forward maps to the shifted instant
-(02:30 → 03:30 summer time) and runs once; a local time repeated by fall-back
-is one wall-clock occurrence, so it runs once (the first time it is reached).
+Cron occurrences are matched on local wall-clock time, with the DST rules of
+recurring schedules: a local time skipped by spring-forward runs once, shifted
+to the instant the gap ends (02:30 → 03:00 summer time); a local time repeated
+by fall-back runs once, the first time it is reached.
 """
 
 from __future__ import annotations
@@ -21,18 +21,14 @@ import dataclasses
 import datetime as dt
 import re
 from typing import Protocol
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-from croniter import croniter
 
 from riaktq_py.errors import ConfigError
+from riaktq_py.schedules.model import check_cron, check_timezone
+from riaktq_py.schedules.occurrences import cron_last
 
 US = 1_000_000
 DAY_US = 86_400 * US
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _TIME_OF_DAY = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2}))?")
-#: How many earlier cron occurrences to look through for one already reached in UTC.
-_MAX_LOOKBACK = 64
 
 
 class Schedule(Protocol):
@@ -50,15 +46,6 @@ class Schedule(Protocol):
         ...
 
     def describe(self) -> str: ...
-
-
-def _to_us(moment: dt.datetime) -> int:
-    delta = moment - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * US + delta.microseconds
-
-
-def _from_us(now_us: int) -> dt.datetime:
-    return _EPOCH + dt.timedelta(microseconds=now_us)
 
 
 def parse_time_of_day(value: object) -> dt.time:
@@ -127,34 +114,21 @@ class Daily:
 class Cron:
     """At each occurrence of a cron expression in an IANA timezone (default UTC).
 
-    A query first seen waits for the next occurrence (past ones are not run).
+    Occurrences and their DST rules are those of recurring schedules
+    (:mod:`riaktq_py.schedules.occurrences`), so both agree. A query first seen
+    waits for the next occurrence (past ones are not run).
     """
 
     expression: str
     timezone: str
 
     def __init__(self, expression: str, timezone: str = "UTC") -> None:
-        if not isinstance(expression, str) or not croniter.is_valid(expression):
-            raise ConfigError(f"invalid cron expression {expression!r}")
-        try:
-            ZoneInfo(timezone)
-        except (ZoneInfoNotFoundError, ValueError, TypeError) as exc:
-            raise ConfigError(f"unknown IANA timezone {timezone!r}") from exc
-        object.__setattr__(self, "expression", expression)
-        object.__setattr__(self, "timezone", timezone)
+        object.__setattr__(self, "expression", check_cron(expression))
+        object.__setattr__(self, "timezone", check_timezone(timezone))
 
     def latest(self, now_us: int) -> int | None:
         """The last occurrence reached at or before ``now_us`` (UTC µs)."""
-        zone = ZoneInfo(self.timezone)
-        local_now = _from_us(now_us).astimezone(zone).replace(tzinfo=None)
-        walk = croniter(self.expression, local_now + dt.timedelta(microseconds=1))
-        for _ in range(_MAX_LOOKBACK):
-            local: dt.datetime = walk.get_prev(dt.datetime)
-            # fold=0: a skipped time maps to the shifted instant, a repeated one to its first
-            instant = _to_us(local.replace(tzinfo=zone, fold=0))
-            if instant <= now_us:
-                return instant
-        return None
+        return cron_last(self.expression, self.timezone, now_us)
 
     def due(self, now_us: int, last_slot: int | None) -> int | None:
         latest = self.latest(now_us)

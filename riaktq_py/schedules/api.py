@@ -23,6 +23,7 @@ from riaktq_py.schedules.model import (
     ScheduleNotFound,
     check_name,
 )
+from riaktq_py.schedules.report import Audit, audit
 from riaktq_py.schedules.store import ScheduleStore
 
 #: what :meth:`Schedules.update` may change
@@ -169,6 +170,25 @@ class Schedules:
         """What happened to its occurrences, by due time (``after``: a due time, µs)."""
         self.get(name)
         return self.store.occurrences(name, after=after, limit=limit)
+
+    def audit(self, name: str, *, since: int | None = None, until: int | None = None) -> Audit:
+        """Did every run happen? Each occurrence due in ``(since, until]`` against its records.
+
+        Defaults: from the start of the current timing (creation, or the last change
+        of cron/timezone/interval) to now.
+        """
+        schedule = self.get(name)
+        since = schedule.start if since is None else since
+        until = self.clock.now_us() if until is None else until
+        records: builtins.list[Occurrence] = []
+        after: int | None = None
+        while True:
+            page = self.store.occurrences(name, after=after, limit=1000)
+            records.extend(r for r in page if r.until > since)
+            if len(page) < 1000 or page[-1].due > until:
+                break
+            after = page[-1].due
+        return audit(schedule, records, since, until)
 
     def _write(self, schedule: RecurringSchedule) -> RecurringSchedule:
         if not self.store.update(schedule):

@@ -218,7 +218,7 @@ def plan(
     if schedule.misfire is Misfire.ALL:
         assert schedule.catchup is not None
         horizon = max(grace_us, schedule.catchup * 1_000_000)
-    missed_until = now_us - horizon
+    missed_until = now_us - horizon - 1  # later than the horizon: a misfire
     recent = times(schedule, max(cursor, missed_until), now_us, limit)
     missed = span(schedule, cursor, missed_until) if missed_until > cursor else None
     if missed is not None:

@@ -15,7 +15,7 @@ import sys
 from types import ModuleType
 
 from riaktq_py import __version__
-from riaktq_py.cli import changes, demo, observe, serve, tasks
+from riaktq_py.cli import changes, demo, observe, serve, tasks, workers
 from riaktq_py.cli.common import DEFAULT_STORE, LOG_LEVELS, logging_configured
 from riaktq_py.errors import RiaktqError
 
@@ -25,6 +25,7 @@ COMMANDS: tuple[ModuleType, ...] = (
     changes,
     observe,
     serve,
+    workers,
     demo,
 )
 

@@ -21,7 +21,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pykka
@@ -72,8 +72,10 @@ class Worker:
         handler: Handler,
         config: WorkerConfig | None = None,
         clock: Clock | None = None,
+        report: Callable[[str], object] | None = None,
     ) -> None:
         self.coordination = coordination
+        self.report = report or (lambda line: None)
         self.handler = handler
         self.config = config or WorkerConfig()
         self.clock: Clock = clock or SystemClock()
@@ -138,6 +140,8 @@ class Worker:
         deadline = time.monotonic() + grace
         released = self._until(deadline, self.drain)
         self._log.info("draining", released=len(released or ()))
+        returned = "could not return" if released is None else f"returned {len(released)}"
+        self.report(f"worker {self.prefix}: draining; {returned} queued task(s) to the scheduler")
         finished = self._drained.wait(max(0.0, deadline - time.monotonic()))
         self._left = True
         left = self._until(time.monotonic() + self.config.call_timeout, self._leave)
@@ -181,6 +185,11 @@ class Worker:
     def states(self) -> dict[str, InstanceState]:
         timeout = self.config.call_timeout
         return {name: ref.proxy().get().get(timeout=timeout) for name, ref in self._refs.items()}
+
+    def wait_idle(self, timeout: float) -> None:
+        """Block until every instance has run what it was given (its result is ready)."""
+        for ref in self._refs.values():
+            ref.proxy().idle().get(timeout=timeout).get(timeout=timeout)
 
     def pump(self) -> bool:
         """Hand in results, then give idle instances their next assignment.

@@ -1,0 +1,234 @@
+"""``riaktq worker`` and ``riaktq scheduler``: instances and the scheduler in separate processes.
+
+Both meet in the store (a SQLite file every process can open): workers
+register their instances and heartbeats there, the scheduler that holds the
+lease gives them work and commits their results. Start any number of each;
+only the lease holder ticks, the other schedulers stand by.
+
+The first SIGINT or SIGTERM stops gracefully (a worker returns its queued
+tasks, lets running ones finish within ``--grace``, hands in their results; a
+scheduler finishes its tick and releases the lease) and exits 0; a second one
+exits at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import inspect
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
+
+from riaktq_py.actors.scheduler import SchedulerConfig
+from riaktq_py.actors.tick import TickConfig, TickStep
+from riaktq_py.cli.common import comma_list, positive_float, positive_int, store_url, write
+from riaktq_py.errors import ConfigError, UnknownHandler
+from riaktq_py.handlers import load_handler
+from riaktq_py.store.sqlite import SqliteStore
+from riaktq_py.store.url import open_store
+from riaktq_py.workers.lease import LeaseConfig
+from riaktq_py.workers.service import SchedulerService, ServiceConfig
+from riaktq_py.workers.sqlite_coordination import FencedSqliteStore, SqliteCoordination
+from riaktq_py.workers.worker import Worker, WorkerConfig
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def register(subparsers: Any) -> None:
+    worker = subparsers.add_parser(
+        "worker",
+        help="run instances for the store's scheduler, until SIGINT/SIGTERM",
+        description="Run --instances instances of a handler; they take their work from, and "
+        "hand their results to, the scheduler through the store.",
+    )
+    worker.add_argument(
+        "--handler",
+        required=True,
+        metavar="module:object",
+        help="the handler (class, instance or function) every instance runs",
+    )
+    worker.add_argument("--instances", type=positive_int, default=1, help="default 1")
+    worker.add_argument(
+        "--tags", type=comma_list, default=[], metavar="A,B", help="the instances' tags"
+    )
+    worker.add_argument(
+        "--capacity", type=positive_int, default=1, help="tasks each instance queues (default 1)"
+    )
+    worker.add_argument("--name", help="instance name prefix (default HOST-PID)")
+    worker.add_argument(
+        "--heartbeat", type=positive_float, default=1.0, help="seconds between heartbeats"
+    )
+    worker.add_argument(
+        "--grace",
+        type=positive_float,
+        default=30.0,
+        help="seconds running tasks get to finish on SIGTERM (default 30)",
+    )
+    _common(worker)
+    worker.set_defaults(run=run_worker)
+
+    scheduler = subparsers.add_parser(
+        "scheduler",
+        help="run a scheduler (one ticks, others stand by), until SIGINT/SIGTERM",
+        description="Run a scheduler for the workers of the store. It ticks only while it "
+        "holds the store's scheduler lease; otherwise it stands by and takes over when the "
+        "holder stops renewing it.",
+    )
+    scheduler.add_argument(
+        "--interval", type=positive_float, default=1.0, help="seconds between ticks (default 1)"
+    )
+    scheduler.add_argument(
+        "--lease", type=positive_float, default=5.0, help="lease duration in seconds (default 5)"
+    )
+    scheduler.add_argument(
+        "--dead-after",
+        type=positive_int,
+        default=5,
+        metavar="N",
+        help="an instance is dead after N of its heartbeat intervals without one (default 5)",
+    )
+    scheduler.add_argument("--batch-size", type=positive_int, default=1000)
+    scheduler.add_argument(
+        "--step",
+        dest="steps",
+        action="append",
+        default=[],
+        metavar="module:object",
+        help="an extra tick step (a TickStep, or a class making one); repeatable",
+    )
+    scheduler.add_argument("--name", help="this scheduler's name in the lease")
+    _common(scheduler)
+    scheduler.set_defaults(run=run_scheduler)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--poll", type=positive_float, default=0.05, help="seconds between store polls"
+    )
+    parser.add_argument(
+        "--store-timeout",
+        type=positive_float,
+        default=5.0,
+        help="seconds to wait for the store's write lock before failing (default 5)",
+    )
+
+
+def sqlite_path(url: str) -> str:
+    """The SQLite file a store URL names; workers need one every process can open."""
+    if url.startswith("riak://"):
+        raise ConfigError(
+            f"store {url!r}: workers and schedulers in separate processes need a SQLite store"
+            " file (coordination over Riak is not implemented)"
+        )
+    store = open_store(url)
+    try:
+        assert isinstance(store, SqliteStore)
+        path = store.path
+    finally:
+        store.close()
+    if path == ":memory:":
+        raise ConfigError(f"store {url!r}: separate processes cannot share ':memory:'; give a file")
+    return path
+
+
+def load_step(path: str) -> TickStep:
+    """Import ``module:object``: a tick step, or a class whose instances are one."""
+    module_name, sep, attr = path.partition(":")
+    if not sep or not module_name or not attr:
+        raise ConfigError(f"tick step {path!r} is not of the form module:object")
+    try:
+        obj: Any = importlib.import_module(module_name)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as exc:
+        raise UnknownHandler(f"tick step {path!r}: {exc}") from exc
+    if inspect.isclass(obj):
+        obj = obj()
+    if not (isinstance(getattr(obj, "name", None), str) and callable(getattr(obj, "run", None))):
+        raise ConfigError(f"tick step {path!r}: needs a str 'name' and a 'run(engine)' method")
+    step: TickStep = obj
+    return step
+
+
+def _until_signal(on_second: Callable[[], None]) -> Callable[[], None]:
+    """Install handlers: the first signal returns from the wait, a second calls ``on_second``.
+
+    Returns the function that waits for the first signal.
+    """
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        if stop.is_set():
+            on_second()
+            os._exit(128 + signum)
+        stop.set()
+
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, on_signal)
+
+    def wait() -> None:
+        while not stop.wait(0.5):
+            pass
+
+    return wait
+
+
+def _exit_at_once() -> None:
+    print("riaktq: second signal: exiting at once", file=sys.stderr, flush=True)
+
+
+def run_worker(args: argparse.Namespace) -> int:
+    handler = load_handler(args.handler)
+    config = WorkerConfig(
+        instances=args.instances,
+        capacity=args.capacity,
+        tags=frozenset(args.tags),
+        heartbeat=args.heartbeat,
+        poll=args.poll,
+        name=args.name,
+    )
+    store = SqliteStore(sqlite_path(store_url(args)), busy_timeout=args.store_timeout)
+    worker = Worker(SqliteCoordination(store), handler, config, report=write)
+    wait = _until_signal(_exit_at_once)
+    worker.start()
+    write(
+        f"worker {worker.prefix}: {len(worker.names)} instance(s) ready"
+        f" ({', '.join(worker.names)}); SIGINT or SIGTERM drains"
+    )
+    wait()
+    finished = worker.shutdown(args.grace)
+    write(
+        f"worker {worker.prefix}: stopped"
+        + ("" if finished else " (grace period over: unfinished tasks go back to todo)")
+    )
+    store.close()
+    if not finished:  # a handler still runs on a thread that would hold the exit
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+    return 0
+
+
+def run_scheduler(args: argparse.Namespace) -> int:
+    steps = [load_step(path) for path in args.steps]
+    config = ServiceConfig(
+        scheduler=SchedulerConfig(
+            interval=args.interval, tick=TickConfig(batch_size=args.batch_size)
+        ),
+        lease=LeaseConfig(duration=args.lease),
+        poll=args.poll,
+        dead_after=args.dead_after,
+    )
+    store = FencedSqliteStore(sqlite_path(store_url(args)), busy_timeout=args.store_timeout)
+    service = SchedulerService(store, config, holder=args.name, steps=steps, report=write)
+    wait = _until_signal(_exit_at_once)
+    service.start()
+    wait()
+    service.stop()
+    store.close()
+    return 0

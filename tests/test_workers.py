@@ -1,0 +1,262 @@
+"""Remote instances in-process: a worker and a scheduler service on one file, by hand.
+
+Ticks, pumps, heartbeats and time (a FakeClock) are driven by the test, so
+liveness and draining are checked step by step; tests/test_faults*.py do the
+same with real processes.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from riaktq_py import payload
+from riaktq_py.actors.scheduler import SchedulerConfig
+from riaktq_py.actors.tick import TickReport
+from riaktq_py.engine import Engine
+from riaktq_py.handlers import EchoHandler, Handler
+from riaktq_py.store.sqlite import SqliteStore
+from riaktq_py.task import Outcome, Status, Task
+from riaktq_py.testing import FakeClock
+from riaktq_py.transitions import Open
+from riaktq_py.workers import (
+    FencedSqliteStore,
+    LeaseConfig,
+    LeaseLost,
+    SchedulerService,
+    ServiceConfig,
+    SqliteCoordination,
+    Worker,
+    WorkerConfig,
+)
+
+T = 10.0
+DEAD_AFTER = 3  # heartbeat intervals (1 s each here)
+
+
+class Gate:
+    """A handler whose tasks run until the test releases them."""
+
+    def __init__(self) -> None:
+        self.started: list[str] = []
+        self._cond = threading.Condition()
+        self._open: defaultdict[str, threading.Event] = defaultdict(threading.Event)
+
+    def init(self, options: Mapping[str, Any]) -> None:
+        return None
+
+    def handle(self, task_id: str, input: Any, tags: frozenset[str], state: Any) -> Any:
+        with self._cond:
+            self.started.append(task_id)
+            gate = self._open[task_id]
+            self._cond.notify_all()
+        if not gate.wait(T):
+            raise TimeoutError(f"{task_id} was never released")
+        return input
+
+    def wait_started(self, key: str) -> None:
+        with self._cond:
+            assert self._cond.wait_for(lambda: key in self.started, T), f"{key} never started"
+
+    def release(self, key: str) -> None:
+        with self._cond:
+            self._open[key].set()
+
+
+class System:
+    """A scheduler service, an API engine and workers on one SQLite file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.clock = FakeClock()
+        config = ServiceConfig(
+            SchedulerConfig(interval=None, debounce=None),
+            LeaseConfig(duration=60.0),
+            dead_after=DEAD_AFTER,
+        )
+        self.service = SchedulerService(
+            FencedSqliteStore(str(path)), config, clock=self.clock, holder="sched"
+        )
+        assert self.service.lease_step()
+        self.store = SqliteStore(str(path))
+        self.api = Engine(self.store, self.clock)
+        self.workers: list[Worker] = []
+
+    def worker(self, name: str, handler: Handler, capacity: int = 1) -> Worker:
+        config = WorkerConfig(capacity=capacity, heartbeat=1.0, name=name)
+        coordination = SqliteCoordination(SqliteStore(str(self.path)))
+        worker = Worker(coordination, handler, config, clock=self.clock).start(threads=False)
+        self.workers.append(worker)
+        return worker
+
+    def open(self, *keys: str) -> None:
+        now = self.clock.now_us()
+        self.api.apply([Open(k, payload.encode(k), cat=now + i) for i, k in enumerate(keys)])
+
+    def tick(self) -> TickReport:
+        self.service.fleet_step()
+        assert self.service.scheduler is not None
+        report: TickReport = self.service.scheduler.proxy().tick().get(timeout=T).get(timeout=T)
+        return report
+
+    def task(self, key: str) -> Task:
+        task = self.store.get(key)
+        assert task is not None
+        return task
+
+    def close(self) -> None:
+        for worker in self.workers:
+            worker.stop()
+        self.service.stop()
+        self.store.close()
+
+
+@pytest.fixture
+def system(tmp_path: Path) -> Iterator[System]:
+    system = System(tmp_path / "q.db")
+    yield system
+    system.close()
+
+
+def closes(store: SqliteStore, key: str) -> int:
+    """How many times the transition log shows ``key`` committed (an accepted close)."""
+    return sum(
+        1
+        for e in store.events_after(0, 100_000)
+        if e.key == key and e.transition == "close" and e.ok
+    )
+
+
+def test_a_remote_instance_gets_work_and_hands_results_in_like_a_local_one(
+    system: System,
+) -> None:
+    worker = system.worker("w", EchoHandler(), capacity=2)
+    system.open("a", "b", "c")
+    assert system.tick().assigned == 2  # its capacity: both wait in its mailbox
+    box = system.service.coordination.mailbox("w-1")
+    assert (box.inputs, box.taken) == (("a", "b"), ())
+    for _ in range(2):  # it runs them one at a time
+        worker.pump()
+        worker.wait_idle(T)
+    worker.pump()
+    report = system.tick()
+    assert (report.committed, report.assigned, report.rolled_back) == (2, 1, 0)
+    worker.pump()
+    worker.wait_idle(T)
+    worker.pump()
+    assert system.tick().committed == 1
+    for key in "abc":
+        task = system.task(key)
+        assert task.status is Status.DONE and task.output_value == key
+        assert [(a.assignee, a.outcome) for a in task.history] == [("w-1", Outcome.DONE)]
+
+
+def test_a_dead_instance_loses_its_task_to_another_and_its_late_result_never_commits(
+    system: System,
+) -> None:
+    gate = Gate()
+    first = system.worker("w1", gate)
+    system.open("t")
+    assert system.tick().assigned == 1
+    first.pump()
+    gate.wait_started("t")
+    second = system.worker("w2", EchoHandler())
+    system.tick()
+    for _ in range(DEAD_AFTER + 1):  # w1 is silent, w2 beats
+        system.clock.advance(1.0)
+        second.beat()
+        system.tick()
+    assert system.task("t").status is Status.TODO  # w1 is dead: rolled back
+    system.tick()
+    assert system.task("t").assignee == "w2-1"
+    second.pump()
+    second.wait_idle(T)
+    second.pump()
+    system.tick()
+    gate.release("t")  # w1 was only slow to beat: it hands in its superseded result
+    first.wait_idle(T)
+    first.pump()
+    system.tick()
+    system.tick()
+    task = system.task("t")
+    assert task.status is Status.DONE and task.assignee == "w2-1"
+    assert [(a.number, a.assignee, a.outcome) for a in task.history] == [
+        (1, "w1-1", Outcome.LOST),
+        (2, "w2-1", Outcome.DONE),
+        (1, "w1-1", Outcome.LATE),
+    ]
+    assert task.history[-1].out == payload.encode("t")
+    assert closes(system.store, "t") == 1
+    assert system.service.coordination.directory().keys() == {"w2-1"}
+
+
+def test_a_slow_but_live_instance_is_never_robbed(system: System) -> None:
+    gate = Gate()
+    worker = system.worker("w", gate)
+    system.open("slow")
+    system.tick()
+    worker.pump()
+    gate.wait_started("slow")
+    for _ in range(10 * DEAD_AFTER):  # the task takes 30 intervals; the heartbeat goes on
+        system.clock.advance(1.0)
+        worker.beat()
+        report = system.tick()
+        assert (report.rolled_back, report.unreachable) == (0, ())
+    gate.release("slow")
+    worker.wait_idle(T)
+    worker.pump()
+    assert system.tick().committed == 1
+    task = system.task("slow")
+    assert task.status is Status.DONE
+    assert [a.outcome for a in task.history] == [Outcome.DONE]
+
+
+def test_draining_returns_unstarted_tasks_at_once_and_results_outlive_the_worker(
+    system: System,
+) -> None:
+    gate = Gate()
+    worker = system.worker("w", gate, capacity=3)
+    system.open("run", "q1", "q2")
+    assert system.tick().assigned == 3
+    worker.pump()
+    gate.wait_started("run")
+    assert sorted(worker.drain()) == ["q1", "q2"]
+    report = system.tick()  # no time passed: no liveness timeout involved
+    assert (report.rolled_back, report.assigned) == (2, 0)  # a draining instance takes nothing
+    assert [system.task(k).status for k in ("run", "q1", "q2")] == [
+        Status.NEXTUP,
+        Status.TODO,
+        Status.TODO,
+    ]
+    assert system.service.coordination.put("w-1", []) == []
+    gate.release("run")
+    worker.wait_idle(T)
+    assert worker.pump()  # drained: idle, result handed in
+    system.service.coordination.leave(worker.names)
+    assert system.tick().committed == 1  # committed after the worker left
+    assert system.task("run").status is Status.DONE
+    system.tick()
+    assert system.service.coordination.directory() == {}
+    assert system.service.fleet is not None and system.service.fleet.handles == {}
+
+
+def test_a_deposed_scheduler_can_neither_assign_nor_commit(system: System) -> None:
+    worker = system.worker("w", EchoHandler())
+    system.open("a")
+    system.tick()
+    worker.pump()
+    worker.wait_idle(T)
+    worker.pump()  # a's result waits in the store
+    system.open("b")
+    # another scheduler takes the lease over (the first one was paused)
+    system.service.coordination.lease_release("scheduler", "sched", 1)
+    with pytest.raises(LeaseLost):
+        system.tick()
+    assert system.task("a").status is Status.NEXTUP
+    assert system.task("b").status is Status.TODO
+    assert [r.key for r in system.service.coordination.mailbox("w-1").outputs] == ["a"]

@@ -194,3 +194,20 @@ def test_events_follow_prints_new_transitions_until_a_signal(
             proc.kill()
             proc.wait(timeout=T)
     assert proc.stderr is not None and "Traceback" not in proc.stderr.read()
+
+
+def test_report_includes_schedule_health_when_there_are_schedules(
+    capsys: pytest.CaptureFixture[str], db: str
+) -> None:
+    """A store with recurring schedules gets a third default report: their health."""
+    tq = Riaktq(SqliteStore(db), interval=None, debounce=None)
+    tq.add_schedule("hourly", cron="0 * * * *", tags=["reports"], input={"key": "h"})
+    tq.store.close()
+    code, out, _ = run(capsys, "--store", db, "report", "--json")
+    assert code == 0
+    *_, health = json.loads(out)
+    assert health["key"] == "schedules" and health["behind"] == []
+    assert [s["name"] for s in health["schedules"]] == ["hourly"]
+    code, out, _ = run(capsys, "--store", db, "report")
+    assert code == 0
+    assert "hourly    cron '0 * * * *' in UTC  ok" in out

@@ -8,7 +8,16 @@ from typing import Any
 import pytest
 
 from riaktq_py.errors import ConfigError
-from riaktq_py.observer import Cron, Daily, Interval, Query, Retention, StatusCounts, WindowStats
+from riaktq_py.observer import (
+    Cron,
+    Daily,
+    Interval,
+    Query,
+    Retention,
+    ScheduleHealth,
+    StatusCounts,
+    WindowStats,
+)
 from riaktq_py.observer.config import observations_from_config
 from riaktq_py.task import Status
 
@@ -25,6 +34,7 @@ def test_every_report_kind_and_schedule_form() -> None:
                 "window": 3600,
                 "schedule": {"cron": "0 * * * *", "timezone": "Europe/Berlin"},
             },
+            {"key": "health", "report": "schedule_health", "grace": 30},
             {
                 "key": "retention",
                 "report": "retention",
@@ -41,6 +51,7 @@ def test_every_report_kind_and_schedule_form() -> None:
         ),
         ("counts", StatusCounts(), Interval(300)),
         ("hourly", WindowStats(3600), Cron("0 * * * *", "Europe/Berlin")),
+        ("health", ScheduleHealth(grace=30), Daily("00:00")),
         ("retention", Retention(tasks_older_than=86400), Daily(dt.time(3, 0, 30))),
     ]
 

@@ -19,6 +19,7 @@ from riaktq_py.clock import SystemClock
 from riaktq_py.errors import ConfigError, TaskNotFound
 from riaktq_py.events import TaskEvent
 from riaktq_py.observer.config import observations_from_config
+from riaktq_py.observer.health import ScheduleHealth, ScheduleHealthResult
 from riaktq_py.observer.history import attempt_summary, jsonable
 from riaktq_py.observer.observer import Observation, run_now
 from riaktq_py.observer.queries import (
@@ -32,6 +33,8 @@ from riaktq_py.observer.queries import (
 )
 from riaktq_py.observer.replay import follow_log, read_log
 from riaktq_py.observer.schedule import Interval
+from riaktq_py.schedules.store import schedule_store_for
+from riaktq_py.store.base import Store
 from riaktq_py.store.url import open_store
 from riaktq_py.task import Status
 
@@ -86,8 +89,10 @@ def register(subparsers: Any) -> None:
 # -- report ---------------------------------------------------------------------------
 
 
-def _observations(args: argparse.Namespace) -> list[Observation]:
-    anytime = Interval(1)  # schedules do not matter: everything runs now
+ANYTIME = Interval(1)  # the report command runs everything now, whatever its schedule
+
+
+def _observations(args: argparse.Namespace, store: Store) -> list[Observation]:
     if args.queries is not None:
         try:
             entries = json.loads(args.queries.read_text())
@@ -103,18 +108,27 @@ def _observations(args: argparse.Namespace) -> list[Observation]:
         "priority_max": args.priority_max,
     }
     if any(v is not None for v in criteria.values()) or args.limit is not None:
-        return [Observation(args.key, Query(**criteria, limit=args.limit), anytime)]
-    return [
-        Observation("status", StatusCounts(), anytime),
-        Observation(f"last-{args.window:g}s", WindowStats(args.window), anytime),
+        return [Observation(args.key, Query(**criteria, limit=args.limit), ANYTIME)]
+    defaults = [
+        Observation("status", StatusCounts(), ANYTIME),
+        Observation(f"last-{args.window:g}s", WindowStats(args.window), ANYTIME),
     ]
+    if _has_schedules(store):
+        defaults.append(Observation("schedules", ScheduleHealth(args.window), ANYTIME))
+    return defaults
+
+
+def _has_schedules(store: Store) -> bool:
+    try:
+        return bool(schedule_store_for(store).list())
+    except ConfigError:  # a store without schedule storage
+        return False
 
 
 def run_report(args: argparse.Namespace) -> int:
-    observations = _observations(args)
     store = open_store(store_url(args))
     try:
-        results = run_now(store, observations, SystemClock().now_us())
+        results = run_now(store, _observations(args, store), SystemClock().now_us())
     finally:
         store.close()
     if args.json:
@@ -142,6 +156,21 @@ def _result_text(result: ReportResult) -> str:
             f"laf p50 {laf_text(result.laf_p50) or '-'}, p95 {laf_text(result.laf_p95) or '-'},"
             f" max {laf_text(result.laf_max) or '-'}"
         )
+    if isinstance(result, ScheduleHealthResult):
+        rows = [
+            [
+                s.name,
+                s.timing,
+                "paused" if s.paused else "BEHIND" if s.behind else "ok",
+                s.opened,
+                s.skipped,
+                s.last_task or "",
+                s.last_task_status or "",
+            ]
+            for s in result.schedules
+        ]
+        headers = ("schedule", "timing", "health", "opened", "skipped", "last task", "status")
+        return f"{head}: since {_time(result.start)}\n{format_table(headers, rows)}"
     if isinstance(result, QueryResult):
         shown = f", {len(result.tasks)} shown" if result.truncated else ""
         lines = [f"{head}: {result.count} task(s){shown}"]

@@ -1,6 +1,7 @@
 """Observer, report queries, replayable transition log, task history and retention (issue 3)."""
 
 from riaktq_py.observer.config import observations_from_config
+from riaktq_py.observer.health import ScheduleHealth, ScheduleHealthEntry, ScheduleHealthResult
 from riaktq_py.observer.history import attempt_summary, task_history
 from riaktq_py.observer.observer import Observation, Observer, ObserverRun, run_due, run_now
 from riaktq_py.observer.queries import (
@@ -32,6 +33,9 @@ __all__ = [
     "ReportResult",
     "Retention",
     "Schedule",
+    "ScheduleHealth",
+    "ScheduleHealthEntry",
+    "ScheduleHealthResult",
     "StatusCounts",
     "StatusCountsResult",
     "WindowStats",

@@ -7,6 +7,7 @@ One entry per observation::
     {"key": "counts", "report": "status_counts", "schedule": {"interval": 300}}
     {"key": "last-hour", "report": "window_stats", "window": 3600,
      "schedule": {"cron": "0 * * * *", "timezone": "Europe/Berlin"}}
+    {"key": "schedules", "report": "schedule_health", "window": 86400, "grace": 120}
     {"key": "retention", "report": "retention", "tasks_older_than": 604800,
      "log_older_than": 2592000, "schedule": {"daily": "03:00"}}
 
@@ -20,6 +21,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from riaktq_py.errors import ConfigError
+from riaktq_py.observer.health import ScheduleHealth
 from riaktq_py.observer.observer import Observation
 from riaktq_py.observer.queries import Query, Report, StatusCounts, WindowStats
 from riaktq_py.observer.retention import Retention
@@ -42,6 +44,7 @@ _REPORTS: dict[str, tuple[type[Any], frozenset[str]]] = {
     "query": (Query, _QUERY_FIELDS),
     "status_counts": (StatusCounts, frozenset()),
     "window_stats": (WindowStats, frozenset({"window"})),
+    "schedule_health": (ScheduleHealth, frozenset({"window", "grace"})),
     "retention": (
         Retention,
         frozenset({"tasks_older_than", "log_older_than", "batch_size", "max_batches"}),

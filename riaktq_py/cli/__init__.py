@@ -15,13 +15,14 @@ import sys
 from types import ModuleType
 
 from riaktq_py import __version__
-from riaktq_py.cli import changes, demo, observe, serve, tasks, workers
+from riaktq_py.cli import changes, demo, observe, schedules, serve, tasks, workers
 from riaktq_py.cli.common import DEFAULT_STORE, LOG_LEVELS, logging_configured
 from riaktq_py.errors import RiaktqError
 
 #: The command modules, in the order their commands appear in ``--help``.
 COMMANDS: tuple[ModuleType, ...] = (
     tasks,
+    schedules,
     changes,
     observe,
     serve,

@@ -15,9 +15,10 @@ A :class:`RecurringSchedule` validates itself when built: a bad value raises
 :class:`~riaktq_py.errors.ConfigError` naming the setting. Besides its
 definition it carries its state: ``created``, ``start`` (when the current
 timing began: creation, or the last change of cron/timezone/interval; interval
-occurrences are ``start + k * interval``), ``last_due`` (the last occurrence
-handled), ``last_task`` (the key of the last occurrence opened, for the overlap
-policy) and ``resumed_at`` (occurrences due before it were paused).
+occurrences are ``start + k * interval``, k >= 1, with ``start`` cut to whole
+seconds), ``last_due`` (the last occurrence handled), ``last_task`` (the key of
+the last occurrence opened, for the overlap policy) and ``resumed_at``
+(occurrences due before it were paused).
 """
 
 from __future__ import annotations

@@ -125,7 +125,8 @@ def times(schedule: RecurringSchedule, after_us: int, until_us: int, limit: int)
     if schedule.cron is not None:
         return cron_times(schedule.cron, schedule.timezone, after_us, until_us, limit)
     every = _every(schedule)
-    first = schedule.start + (max(after_us - schedule.start, 0) // every + 1) * every
+    anchor = _anchor(schedule)
+    first = anchor + (max(after_us - anchor, 0) // every + 1) * every
     return list(range(first, until_us + 1, every)[:limit])
 
 
@@ -134,13 +135,18 @@ def _every(schedule: RecurringSchedule) -> int:
     return schedule.interval * 1_000_000
 
 
+def _anchor(schedule: RecurringSchedule) -> int:
+    """Interval occurrences are ``anchor + k * interval`` (k >= 1): the start, in whole seconds."""
+    return schedule.start - schedule.start % 1_000_000
+
+
 def last_time(schedule: RecurringSchedule, until_us: int) -> int | None:
     """The latest occurrence at or before ``until_us`` (after the schedule's start)."""
     if schedule.cron is not None:
         found = cron_last(schedule.cron, schedule.timezone, until_us)
     else:
         every = _every(schedule)
-        found = schedule.start + (until_us - schedule.start) // every * every
+        found = _anchor(schedule) + (until_us - _anchor(schedule)) // every * every
     return found if found is not None and found > schedule.start else None
 
 

@@ -24,6 +24,8 @@ from riaktq_py import payload
 from riaktq_py.errors import ConfigError
 
 _HEADER = struct.Struct(">I")
+#: seconds a child process may take to import and initialise its handler
+STARTUP_TIMEOUT = 60.0
 
 
 class HandlerFailed(Exception):
@@ -92,8 +94,17 @@ class SubprocessHandler:
                 stdout=subprocess.PIPE,
                 env=env,
             )
-            assert self._child.stdin is not None
+            assert self._child.stdin is not None and self._child.stdout is not None
             _write_frame(self._child.stdin, self.options)
+            # the task's timeout starts once the child is ready, not during its start-up
+            try:
+                ok, error = _read_frame(self._child.stdout, time.monotonic() + STARTUP_TIMEOUT)
+            except (TimeoutError, EOFError):
+                self.close()
+                raise RuntimeError(f"handler process {self.path} did not start") from None
+            if not ok:
+                self.close()
+                raise HandlerFailed(f"handler process {self.path} failed to start: {error}")
         return self._child
 
     def close(self) -> None:
@@ -140,9 +151,15 @@ def main(argv: list[str] | None = None) -> int:
     [path] = (argv if argv is not None else sys.argv[1:])[:1]
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # handler prints must not corrupt the frames
-    handler = load_handler(path)
     try:
-        state = handler.init(_read_frame(stdin, None))
+        options = _read_frame(stdin, None)
+        try:
+            handler = load_handler(path)
+            state = handler.init(options)
+        except Exception as exc:
+            _write_frame(stdout, [False, f"{type(exc).__name__}: {exc}"])
+            return 1
+        _write_frame(stdout, [True, None])  # ready
         while True:
             key, raw, tags = _read_frame(stdin, None)
             try:

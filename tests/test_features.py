@@ -364,6 +364,20 @@ def test_a_process_handler_that_runs_too_long_is_killed(store: Store, clock: Fak
     assert boom is not None and boom.error == "ValueError: boom 1"
 
 
+def test_a_process_handler_that_cannot_load_fails_its_task_with_the_reason(
+    store: Store, clock: FakeClock
+) -> None:
+    queue = _queue(store, clock)
+    queue.add_handler("gone", "tests.process_handlers:missing", execution="process")
+    with queue:
+        queue.open("t", 1, handler="gone")
+        drive(queue)
+    task = queue.get("t")
+    assert task is not None and task.status is Status.FAILED
+    assert task.error is not None and "failed to start: UnknownHandler" in task.error
+    assert "has no 'missing'" in task.error
+
+
 def test_process_execution_needs_an_importable_handler(tq: Riaktq) -> None:
     queue = Riaktq(SqliteStore(), interval=None, debounce=None)
     with pytest.raises(ConfigError, match="importable by path"):

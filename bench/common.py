@@ -67,7 +67,7 @@ def machine() -> str:
         f"{os.cpu_count()} CPUs (nproc {len(os.sched_getaffinity(0))}), "
         f"{platform.machine()} {platform.system()} {platform.release()}; "
         f"Python {sys.version.split()[0]} ({platform.python_implementation()}); "
-        f"SQLite {sqlite3.sqlite_version}"
+        f"SQLite {sqlite3.sqlite_version}; load average {os.getloadavg()[0]:.2f}"
     )
 
 

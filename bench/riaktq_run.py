@@ -11,6 +11,7 @@ store's transition log: the close event's ``at`` minus the task's ``cat``.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import math
 import os
@@ -19,6 +20,7 @@ import threading
 import time
 from typing import Any
 
+from bench.common import positive_int
 from riaktq_py.app import Riaktq
 from riaktq_py.events import TaskEvent
 from riaktq_py.store.base import TaskQuery
@@ -26,6 +28,7 @@ from riaktq_py.store.sqlite import SqliteStore
 from riaktq_py.task import Status
 
 HANDLER = "noop"
+QUICK_N = 2_000
 LOG_PAGE = 10_000
 
 
@@ -37,6 +40,7 @@ class RunConfig:
     batch: int = 1  # tasks per open call: 1 uses Riaktq.open, more use open_many
     synchronous: str = "NORMAL"
     timeout: float = 600.0
+    drain_timeout: float = 60.0  # for subscribers to catch up after the last done
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -52,6 +56,39 @@ class RunResult:
     @property
     def rate(self) -> float:
         return self.n / self.seconds if self.seconds > 0 else math.inf
+
+
+def add_run_options(parser: argparse.ArgumentParser, n: int = 20_000) -> None:
+    """The options that shape a run (shared by the throughput and fan-out scripts)."""
+    parser.add_argument("--n", type=positive_int, default=n, help="tasks per run")
+    parser.add_argument("--quick", action="store_true", help=f"small run: N={QUICK_N}")
+    parser.add_argument("--workers", type=positive_int, default=4, help="worker threads")
+    parser.add_argument("--capacity", type=positive_int, default=8, help="riaktq instance capacity")
+    parser.add_argument(
+        "--batch", type=positive_int, default=1,
+        help="riaktq tasks per open call (1: Riaktq.open per task, as Huey enqueues)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--synchronous", choices=("OFF", "NORMAL", "FULL"), default="NORMAL",
+        help="PRAGMA synchronous of the SQLite file (WAL mode)",
+    )  # fmt: skip
+
+
+def run_config(args: argparse.Namespace) -> RunConfig:
+    return RunConfig(
+        n=QUICK_N if args.quick else args.n,
+        workers=args.workers,
+        capacity=args.capacity,
+        batch=args.batch,
+        synchronous=args.synchronous,
+    )
+
+
+def describe_config(config: RunConfig) -> str:
+    return (
+        f"N={config.n} workers={config.workers} riaktq capacity={config.capacity}"
+        f" batch={config.batch} synchronous={config.synchronous}"
+    )
 
 
 class Countdown:
@@ -173,7 +210,7 @@ def _run(store: SqliteStore, config: RunConfig, subscribers: int) -> RunResult:
         _wait_all_done(tq, store, config.n, config.timeout)
         finished = time.perf_counter()
         events = read_log(store)
-        lagging = [c for c in counters if not c.wait_for(len(events), config.timeout)]
+        lagging = [c for c in counters if not c.wait_for(len(events), config.drain_timeout)]
         drained = time.perf_counter()
     if lagging:
         counts = sorted(c.count for c in counters)

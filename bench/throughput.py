@@ -25,30 +25,23 @@ from bench.common import (
     configure_logs,
     machine,
     percentile,
-    positive_int,
     verdict,
 )
 from bench.huey_run import run_huey
-from bench.riaktq_run import RunConfig, RunResult, run_riaktq
+from bench.riaktq_run import (
+    RunResult,
+    add_run_options,
+    describe_config,
+    run_config,
+    run_riaktq,
+)
 
 TARGET_RATIO = 2.0
-QUICK_N = 2_000
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bench.throughput", description=__doc__)
-    p.add_argument("--n", type=positive_int, default=20_000, help="tasks per run")
-    p.add_argument("--quick", action="store_true", help=f"small run: N={QUICK_N}")
-    p.add_argument("--workers", type=positive_int, default=4, help="worker threads per queue")
-    p.add_argument("--capacity", type=positive_int, default=8, help="riaktq instance capacity")
-    p.add_argument(
-        "--batch", type=positive_int, default=1,
-        help="riaktq tasks per open call (1: Riaktq.open per task, as Huey enqueues)",
-    )  # fmt: skip
-    p.add_argument(
-        "--synchronous", choices=("OFF", "NORMAL", "FULL"), default="NORMAL",
-        help="PRAGMA synchronous for both queues (both use WAL)",
-    )  # fmt: skip
+    add_run_options(p)
     p.add_argument("--skip-huey", action="store_true", help="run riaktq only")
     add_log_option(p)
     return p
@@ -67,18 +60,9 @@ def describe(result: RunResult) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     configure_logs(args.logs)
-    config = RunConfig(
-        n=QUICK_N if args.quick else args.n,
-        workers=args.workers,
-        capacity=args.capacity,
-        batch=args.batch,
-        synchronous=args.synchronous,
-    )
+    config = run_config(args)
     print(f"machine: {machine()}")
-    print(
-        f"N={config.n} workers={config.workers} riaktq capacity={config.capacity}"
-        f" batch={config.batch} synchronous={config.synchronous} logs={args.logs}"
-    )
+    print(f"{describe_config(config)} logs={args.logs} (both queues: WAL, same synchronous)")
     ours = run_riaktq(config)
     print(describe(ours), flush=True)
     if args.skip_huey:

@@ -1,0 +1,79 @@
+"""Event fan-out: the throughput run with 0 and with 10 subscribers.
+
+    python -m bench.fanout                     # N=20000, 2 rounds (0, 10, 10, 0)
+    python -m bench.fanout --quick --rounds 1
+
+Each subscriber is a callable that counts the events it receives. After the
+run, every subscriber must have received every event in the store's log (open,
+assign and close of each task), once each and in log order, or the script
+fails. The runs alternate (0, 10, 10, 0, ...) so that drift in the machine's
+load hits both alike; the rates compared are the medians per setting.
+"Drain" is how long after the last task was done the slowest subscriber still
+had events to receive.
+
+Target (issue 7): 10 subscribers slow the run by at most 10%.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+if not __package__:  # run as a file: python bench/fanout.py
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import (
+    add_log_option,
+    configure_logs,
+    machine,
+    median,
+    percentile,
+    positive_int,
+    verdict,
+)
+from bench.riaktq_run import RunResult, add_run_options, describe_config, run_config, run_riaktq
+
+TARGET_SLOWDOWN = 10.0
+
+
+def describe(subscribers: int, result: RunResult) -> str:
+    lat = result.latencies_ms
+    return (
+        f"{subscribers:>2} subscribers: {result.rate:7.0f} tasks/s ({result.seconds:6.2f} s)"
+        f" | p50 {percentile(lat, 50):6.1f} ms p99 {percentile(lat, 99):6.1f} ms"
+        f" | {result.events} events logged, drain {result.drain_seconds:.2f} s"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.fanout", description=__doc__)
+    add_run_options(p)
+    p.add_argument("--subscribers", type=positive_int, default=10, help="subscribers to add")
+    p.add_argument("--rounds", type=positive_int, default=2, help="runs per setting")
+    add_log_option(p)
+    args = p.parse_args(argv)
+    configure_logs(args.logs)
+    config = run_config(args)
+    print(f"machine: {machine()}")
+    print(f"{describe_config(config)} logs={args.logs}")
+    rates: dict[int, list[float]] = {0: [], args.subscribers: []}
+    for number in range(args.rounds):
+        order = [0, args.subscribers] if number % 2 == 0 else [args.subscribers, 0]
+        for subscribers in order:
+            result = run_riaktq(config, subscribers)
+            rates[subscribers].append(result.rate)
+            print(describe(subscribers, result), flush=True)
+    alone, crowded = median(rates[0]), median(rates[args.subscribers])
+    slowdown = (alone - crowded) / alone * 100
+    print(
+        f"every subscriber received every event, in order; median {alone:.0f} vs {crowded:.0f}"
+        f" tasks/s: slowdown {slowdown:.1f}%"
+        f" (target <= {TARGET_SLOWDOWN:.0f}%: {verdict(slowdown <= TARGET_SLOWDOWN)})"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

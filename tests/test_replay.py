@@ -96,6 +96,66 @@ def test_live_events_ahead_of_the_replay_are_filled_in_from_the_log(
     assert capture.events[0] == second
 
 
+class LaggingLog:
+    """Makes a store's log readable only up to a ``committed`` position (like Riak's)."""
+
+    def __init__(self, store: Store, monkeypatch: pytest.MonkeyPatch, committed: int) -> None:
+        self.committed = committed
+        real = store.events_after
+
+        def events_after(position: int, limit: int) -> list[TaskEvent]:
+            return [e for e in real(position, limit) if e.position <= self.committed]
+
+        monkeypatch.setattr(store, "events_after", events_after)
+
+
+def test_an_event_ahead_of_a_lagging_log_waits_for_the_one_before_it(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """c arrives live before b, and the log does not show b yet: c waits, then b, c."""
+    a, b, c = Engine(store, FakeClock()).apply([_open("a"), _open("b"), _open("c")])
+    LaggingLog(store, monkeypatch, committed=a.position)
+    capture = EventCapture()
+    replay = Replay.start(store, capture, 0)
+    replay.proxy().catch_up().get(timeout=T)
+    replay.tell(c)
+    assert replay.proxy().position().get(timeout=T) == a.position  # c is held
+    replay.tell(b)
+    assert replay.proxy().position().get(timeout=T) == c.position
+    assert [e.key for e in capture.events] == ["a", "b", "c"]
+
+
+def test_a_held_event_is_released_when_the_log_catches_up(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With no more live events, the replay re-reads the log until it shows the hole filled."""
+    a, _, c = Engine(store, FakeClock()).apply([_open("a"), _open("b"), _open("c")])
+    log = LaggingLog(store, monkeypatch, committed=a.position)
+    capture = EventCapture()
+    replay = Replay.start(store, capture, 0)
+    replay.tell(c)
+    capture.wait_for(lambda e: e.key == "a")
+    log.committed = c.position  # the writer of b finished
+    capture.wait_for(lambda e: e.key == "c")
+    assert [e.key for e in capture.events] == ["a", "b", "c"]
+    assert replay.proxy().position().get(timeout=T) == c.position
+
+
+def test_a_hole_the_log_never_fills_is_given_up_after_max_hold(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A position the log never shows does not block delivery forever."""
+    a, _, c = Engine(store, FakeClock()).apply([_open("a"), _open("b"), _open("c")])
+    LaggingLog(store, monkeypatch, committed=a.position)
+    capture = EventCapture()
+    replay = Replay.start(store, capture, 0, max_hold=0)
+    replay.tell(c)
+    capture.wait_for(lambda e: e.key == "c")
+    assert [e.key for e in capture.events] == ["a", "c"]
+    with pytest.raises(ConfigError, match="max_hold must be >= 0 seconds"):
+        Replay(store, print, 0, max_hold=-1)
+
+
 def test_a_subscriber_that_was_down_resumes_from_its_last_position(
     store: Store, task_events: pykka.ActorRef[EventManager]
 ) -> None:
@@ -152,7 +212,7 @@ def test_a_failing_subscriber_stops_its_replay(
         if event.key == "k2":
             raise RuntimeError("subscriber bug")
 
-    replay, _ = subscribe_from(task_events, store, fragile, 0)
+    replay, _ = subscribe_from(task_events, store, fragile, 0, batch_size=2)
     replay.actor_stopped.wait(T)
     assert seen == ["k0", "k1", "k2"]
     assert not replay.is_alive()

@@ -8,9 +8,15 @@ A :class:`Replay` actor joins them for one subscriber:
 2. it reads the log after the start position, in batches, and delivers it;
 3. a live event is delivered when its position is the next one expected; when
    it is further ahead (live events of concurrent writers may arrive out of
-   order, or the log has more the replay has not read yet) the log is read up
-   to it first; an event at or below the last delivered position is a
-   duplicate and dropped.
+   order, or the log has more the replay has not read yet) the log is read
+   first, and the event waits (held by position) until the positions before
+   it have been delivered, from the log or live; an event at or below the last
+   delivered position is a duplicate and dropped.
+
+A held event waits for a log whose readers lag behind its writers (Riak's log
+is read up to its ``committed`` mark): the replay re-reads the log on a short
+timer while it holds events, and after ``max_hold`` seconds delivers them in
+order anyway (logging the positions it never saw).
 
 Every delivered :class:`~riaktq_py.events.TaskEvent` carries its ``position``;
 :meth:`Replay.position` gives the last one delivered. Persist it (or give the
@@ -25,7 +31,9 @@ passed through as they come.
 
 from __future__ import annotations
 
+import contextlib
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -106,6 +114,7 @@ class Replay(pykka.ThreadingActor):
         *,
         cursor: str | None = None,
         batch_size: int = 1000,
+        max_hold: float = 5.0,
     ) -> None:
         super().__init__()
         if not (isinstance(subscriber, pykka.ActorRef) or callable(subscriber)):
@@ -118,6 +127,8 @@ class Replay(pykka.ThreadingActor):
             raise ConfigError(f"from_position must be an integer >= 0, got {from_position!r}")
         if batch_size < 1:
             raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
+        if isinstance(max_hold, bool) or not isinstance(max_hold, int | float) or max_hold < 0:
+            raise ConfigError(f"max_hold must be >= 0 seconds, got {max_hold!r}")
         if cursor is not None and (not isinstance(cursor, str) or not cursor):
             raise ConfigError(f"cursor must be a non-empty name, got {cursor!r}")
         self.store = store
@@ -128,6 +139,10 @@ class Replay(pykka.ThreadingActor):
             from_position = (load_cursor(store, cursor) if cursor else None) or 0
         self._position = from_position
         self._failed = False
+        self.max_hold = max_hold
+        self._held: dict[int, TaskEvent] = {}
+        self._held_since: float | None = None
+        self._retry: threading.Timer | None = None
         self._log = get_logger(component="replay", cursor=cursor)
 
     # -- API ------------------------------------------------------------------------
@@ -138,14 +153,20 @@ class Replay(pykka.ThreadingActor):
 
     def catch_up(self) -> int:
         """Deliver every logged event after the last delivered one; the new position."""
-        self._read_log(until=None)
+        self._read_log()
+        self._release()
         self._save()
         return self._position
+
+    def on_stop(self) -> None:
+        if self._retry is not None:
+            self._retry.cancel()
 
     # -- messages -------------------------------------------------------------------
 
     def on_receive(self, message: Any) -> None:
         if isinstance(message, _CatchUp):
+            self._retry = None
             self.catch_up()
         elif isinstance(message, TaskEvent):
             self._live(message)
@@ -157,20 +178,51 @@ class Replay(pykka.ThreadingActor):
             return
         if event.position <= self._position:
             return  # already delivered from the log
-        if event.position != self._position + 1:
-            self._read_log(until=event.position)
-        if event.position > self._position:
+        if event.position == self._position + 1:
             self._deliver(event)
+        else:
+            self._held[event.position] = event
+            self._read_log()
+        self._release()
 
-    def _read_log(self, until: int | None) -> None:
-        while True:
+    def _read_log(self) -> None:
+        while not self._failed:
             batch = self.store.events_after(self._position, self.batch_size)
             for event in batch:
-                if until is not None and event.position > until:
-                    return
                 self._deliver(event)
             if len(batch) < self.batch_size:
                 return
+
+    def _release(self) -> None:
+        """Deliver held events that are next in line; keep the others (re-read soon)."""
+        for position in [p for p in self._held if p <= self._position]:
+            del self._held[position]
+        while self._position + 1 in self._held:
+            self._deliver(self._held.pop(self._position + 1))
+        if not self._held:
+            self._held_since = None
+            return
+        now = time.monotonic()
+        if self._held_since is None:
+            self._held_since = now
+        elif now - self._held_since >= self.max_hold:
+            self._log.warning(
+                "positions never seen in the log; delivering what came live",
+                after=self._position,
+                held=sorted(self._held),
+            )
+            for position in sorted(self._held):
+                self._deliver(self._held.pop(position))
+            self._held_since = None
+            return
+        if self._retry is None and not self._failed:
+            self._retry = threading.Timer(0.02, self._ask_catch_up)
+            self._retry.daemon = True
+            self._retry.start()
+
+    def _ask_catch_up(self) -> None:
+        with contextlib.suppress(pykka.ActorDeadError):
+            self.actor_ref.tell(_CatchUp())
 
     def _deliver(self, event: TaskEvent) -> None:
         if self._failed:

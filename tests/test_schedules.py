@@ -322,3 +322,25 @@ def test_every_occurrence_is_accounted_for(clock: FakeClock) -> None:
         assert audit.expected == 144 and audit.unrecorded == ()
         assert audit.opened + audit.skipped == 144
         assert audit.opened == len(_schedule_tasks(tq, "acc"))
+
+
+def test_a_change_made_by_another_process_is_seen_at_the_next_tick(tmp_path: Path) -> None:
+    """The step skips schedules with nothing due, but notices a schedule changed elsewhere."""
+    path = str(tmp_path / "q.db")
+    clock = FakeClock(T0)
+    with queue(SqliteStore(path), clock) as scheduler:
+        admin = queue(SqliteStore(path), clock)  # another process: the API only, not started
+        admin.add_schedule("x", interval=600, tags=["elsewhere"])
+        clock.set(T0 + 60 * SECOND)
+        run_tick(scheduler)  # nothing due before 600 s
+        admin.update_schedule("x", interval=120)  # from now (60 s): next at 180 s
+        clock.set(T0 + 180 * SECOND)
+        run_tick(scheduler)
+        admin.pause_schedule("x")
+        clock.set(T0 + 300 * SECOND)
+        run_tick(scheduler)
+        assert outcomes(scheduler.occurrences("x")) == [
+            (180, "opened", "on time", 1),
+            (300, "skipped", "paused", 1),
+        ]
+        admin.store.close()

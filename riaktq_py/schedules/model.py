@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import enum
+import functools
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -72,9 +73,14 @@ def check_name(name: object) -> str:
 
 
 def check_cron(expression: object) -> str:
-    """A 5-field cron expression (or an @alias) that matches some time."""
+    """A 5-field cron expression (or an @alias) that matches some time, normalised."""
     if not isinstance(expression, str) or not expression.strip():
         raise ConfigError(f"cron must be a non-empty string, got {expression!r}")
+    return _checked_cron(expression)
+
+
+@functools.lru_cache(maxsize=1024)
+def _checked_cron(expression: str) -> str:
     text = " ".join(expression.split())
     if text.startswith("@"):
         if text not in CRON_ALIASES:
@@ -99,6 +105,11 @@ def check_cron(expression: object) -> str:
 def check_timezone(name: object) -> str:
     if not isinstance(name, str) or not name:
         raise ConfigError(f"timezone must be an IANA timezone name, got {name!r}")
+    return _checked_timezone(name)
+
+
+@functools.lru_cache(maxsize=256)
+def _checked_timezone(name: str) -> str:
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):

@@ -23,12 +23,14 @@ from riaktq_py.errors import ConfigError
 from riaktq_py.log import get_logger
 from riaktq_py.schedules.events import Occurrence, OccurrenceOutcome, ScheduleEvent
 from riaktq_py.schedules.model import Overlap, RecurringSchedule, occurrence_key
-from riaktq_py.schedules.occurrences import Action, Decision, plan
+from riaktq_py.schedules.occurrences import Action, Decision, plan, times
 from riaktq_py.schedules.store import ScheduleStore
 from riaktq_py.task import Backoff, Status
 from riaktq_py.transitions import Open
 
 ACTIVE = frozenset({Status.TODO, Status.NEXTUP})
+#: how far ahead the step looks for a schedule's next occurrence between checks
+_LOOK_AHEAD_US = 24 * 3600 * 1_000_000
 #: a handler's default (timeout, backoff) for the tasks it runs
 HandlerDefaults = Callable[[str], tuple[float | None, Backoff | None]]
 
@@ -61,11 +63,16 @@ class ScheduleStep:
         self.limit = limit
         self.defaults = defaults
         self._log = get_logger(component="schedules")
+        #: per schedule name: the schedule as last read, and when its next occurrence is due
+        self._idle_until: dict[str, tuple[RecurringSchedule, int]] = {}
 
     def run(self, engine: Engine) -> int:
         now = engine.clock.now_us()
         opened = 0
-        for schedule in self.schedules.list():
+        listed = self.schedules.list()
+        for name in self._idle_until.keys() - {s.name for s in listed}:
+            del self._idle_until[name]
+        for schedule in listed:
             try:
                 opened += self.run_schedule(engine, schedule, now)
             except Exception as exc:  # one broken schedule does not stop the others
@@ -75,8 +82,16 @@ class ScheduleStep:
         return opened
 
     def run_schedule(self, engine: Engine, schedule: RecurringSchedule, now: int) -> int:
+        idle = self._idle_until.get(schedule.name)
+        if idle is not None and idle[0] == schedule and now < idle[1]:
+            return 0  # unchanged, and nothing due before idle[1]
         decisions = plan(schedule, now, self.grace_us, self.limit)
         if not decisions:
+            upcoming = times(schedule, schedule.cursor, now + _LOOK_AHEAD_US, 1)
+            self._idle_until[schedule.name] = (
+                schedule,
+                upcoming[0] if upcoming else now + _LOOK_AHEAD_US,
+            )
             return 0
         records, last_task = self._carry_out(engine, schedule, decisions, now)
         if not self.schedules.advance(schedule, decisions[-1].last_due, last_task, records):

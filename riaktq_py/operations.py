@@ -219,8 +219,13 @@ class TaskOperations:
         """Block until the task is final (done, canceled, or failed with no retries left)."""
         arrived = threading.Event()
 
-        def watch(event: TaskEvent) -> None:
-            if event.key == key and event.task is not None and is_final(event.task):
+        def watch(event: object) -> None:
+            if (
+                isinstance(event, TaskEvent)
+                and event.key == key
+                and event.task is not None
+                and is_final(event.task)
+            ):
                 arrived.set()
 
         number = self.subscribe(watch) if self.running else None

@@ -87,6 +87,8 @@ def backlog_copy(size: int, directory: Path, cache_dir: Path | None) -> tuple[Pa
     cached = cache_dir / f"todo-{size}-{_layout_hash()}.db"
     seconds = 0.0
     if not cached.exists():
+        for stale in cache_dir.glob(f"todo-{size}-*.db"):  # built for an older layout
+            stale.unlink(missing_ok=True)
         partial = cached.with_suffix(f".{os.getpid()}.partial")
         seconds = build(partial, size)
         partial.replace(cached)

@@ -122,7 +122,8 @@ class SchedulerService:
         renew = self.config.lease.renew_interval
         next_lease = 0.0
         while not self._stop.is_set():
-            if time.monotonic() >= next_lease:
+            # the holder renews every ``renew_every``; a standby watches at every poll
+            if self.scheduler is None or time.monotonic() >= next_lease:
                 next_lease = time.monotonic() + renew
                 self._guard("lease", self.lease_step)
             self._guard("registry poll", self.fleet_step)

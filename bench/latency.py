@@ -6,7 +6,9 @@
 The scheduler keeps its default interval (60 s), so a task only finishes
 quickly if opening it and its result trigger ticks (SPEC B10). Each task is
 opened, then the caller waits for its close event before opening the next.
-Two figures per task:
+With ``--gap-ms``, the caller pauses before each open so that every task
+finds the queue idle (no tick running, so the debounce applies). Two figures
+per task:
 
 - store: the close event's ``at`` minus the task's ``cat`` (both taken by the
   queue's clock): how long the task took to become ``done``;
@@ -62,8 +64,15 @@ class CloseWatch:
             return self._closed.pop(key)
 
 
-def measure(tasks: int, interval: float, timeout: float) -> tuple[list[float], list[float]]:
-    """(store latencies, caller latencies) in ms, warm-up tasks left out."""
+def measure(
+    tasks: int, interval: float, timeout: float, gap: float = 0.0
+) -> tuple[list[float], list[float]]:
+    """(store latencies, caller latencies) in ms, warm-up tasks left out.
+
+    ``gap`` seconds pass between a task's close and the next open (0: none), so
+    that each task finds the queue idle, its last tick long finished.
+    """
+    pause = threading.Event()  # never set: waiting on it is a plain pause
     store_ms: list[float] = []
     caller_ms: list[float] = []
     with tempfile.TemporaryDirectory(prefix="riaktq-latency-") as directory:
@@ -79,6 +88,8 @@ def measure(tasks: int, interval: float, timeout: float) -> tuple[list[float], l
             with tq:
                 tq.subscribe(watch)
                 for number in range(WARM_UP + tasks):
+                    if gap:
+                        pause.wait(gap)
                     key = f"task-{number:06d}"
                     before = time.perf_counter()
                     tq.open(key, number, handler="noop")
@@ -99,12 +110,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--tasks", type=positive_int, default=300, help="tasks measured")
     p.add_argument("--interval", type=float, default=60.0, help="scheduler interval (s)")
     p.add_argument("--timeout", type=float, default=120.0, help="per task (s)")
+    p.add_argument(
+        "--gap-ms", type=float, default=0.0,
+        help="idle pause before each open (ms); 0: open as soon as the previous task is done",
+    )  # fmt: skip
     add_log_option(p)
     args = p.parse_args(argv)
     configure_logs(args.logs)
     print(f"machine: {machine()}")
-    print(f"{args.tasks} tasks one at a time, interval {args.interval} s, logs={args.logs}")
-    store_ms, caller_ms = measure(args.tasks, args.interval, args.timeout)
+    print(
+        f"{args.tasks} tasks one at a time, interval {args.interval} s,"
+        f" gap {args.gap_ms} ms, logs={args.logs}"
+    )
+    store_ms, caller_ms = measure(args.tasks, args.interval, args.timeout, args.gap_ms / 1000)
     for label, values in (("store ", store_ms), ("caller", caller_ms)):
         print(
             f"{label}: p50 {percentile(values, 50):6.2f} ms  p99 {percentile(values, 99):6.2f} ms"

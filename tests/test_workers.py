@@ -260,3 +260,21 @@ def test_a_deposed_scheduler_can_neither_assign_nor_commit(system: System) -> No
     assert system.task("a").status is Status.NEXTUP
     assert system.task("b").status is Status.TODO
     assert [r.key for r in system.service.coordination.mailbox("w-1").outputs] == ["a"]
+
+
+def test_an_assignment_an_idle_instance_lost_on_the_way_is_given_again(system: System) -> None:
+    coordination = system.service.coordination
+    worker = system.worker("w", EchoHandler(), capacity=2)
+    system.open("a", "b")
+    assert system.tick().assigned == 2
+    first = coordination.take(worker.names)
+    assert [a.key for a in first.values()] == ["a"]
+    # the instance never got it (say the hand-over timed out): it is idle, so "a" comes again
+    assert coordination.take(worker.names) == first
+    worker.pump()  # the worker's own take: "a" again, this time it runs
+    worker.wait_idle(T)
+    worker.pump()
+    worker.wait_idle(T)
+    worker.pump()
+    assert system.tick().committed == 2
+    assert [system.task(k).status for k in "ab"] == [Status.DONE, Status.DONE]

@@ -97,7 +97,11 @@ class Coordination(abc.ABC):
 
     @abc.abstractmethod
     def take(self, names: Sequence[str]) -> dict[str, Assignment]:
-        """For each instance, mark its oldest untaken assignment taken and return it."""
+        """For each idle instance, its next assignment, marked taken.
+
+        That is its oldest untaken one, unless it already took one it has not
+        finished: an idle instance lost it, so it is given again.
+        """
 
     @abc.abstractmethod
     def finish(self, results: Sequence[tuple[str, Result]]) -> None:

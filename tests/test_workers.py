@@ -19,6 +19,7 @@ from riaktq_py import payload
 from riaktq_py.actors.scheduler import SchedulerConfig
 from riaktq_py.actors.tick import TickReport
 from riaktq_py.engine import Engine
+from riaktq_py.errors import ConfigError
 from riaktq_py.handlers import EchoHandler, Handler
 from riaktq_py.store.sqlite import SqliteStore
 from riaktq_py.task import Outcome, Status, Task
@@ -278,3 +279,39 @@ def test_an_assignment_an_idle_instance_lost_on_the_way_is_given_again(system: S
     worker.pump()
     assert system.tick().committed == 2
     assert [system.task(k).status for k in "ab"] == [Status.DONE, Status.DONE]
+
+
+def test_results_handed_in_before_an_instance_died_are_committed_not_rerun(
+    system: System,
+) -> None:
+    worker = system.worker("w", EchoHandler())
+    system.open("t")
+    system.tick()
+    worker.pump()
+    worker.wait_idle(T)
+    worker.pump()  # the result is in the store; then the worker dies (no more beats)
+    worker.stop()
+    system.clock.advance(DEAD_AFTER + 1.0)
+    report = system.tick()
+    assert (report.committed, report.rolled_back) == (1, 0)
+    task = system.task("t")
+    assert task.status is Status.DONE and [a.outcome for a in task.history] == [Outcome.DONE]
+    system.tick()
+    assert system.service.coordination.directory() == {}  # forgotten once committed
+
+
+def test_a_second_worker_with_the_same_names_is_refused(system: System) -> None:
+    system.worker("w", EchoHandler())
+    with pytest.raises(ConfigError, match=r"already registered: w-1 \(worker w\)"):
+        system.worker("w", EchoHandler())
+
+
+def test_the_package_exports_exactly_its_public_names() -> None:
+    import riaktq_py.workers as workers
+
+    public = {name for name in vars(workers) if not name.startswith("_")}
+    modules = {
+        "coordination", "late", "lease", "remote", "service", "sqlite_access",
+        "sqlite_coordination", "sqlite_lease", "worker",
+    }  # fmt: skip
+    assert set(workers.__all__) == public - modules

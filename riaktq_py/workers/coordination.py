@@ -88,8 +88,12 @@ class Coordination(abc.ABC):
     # -- worker side ---------------------------------------------------------------
 
     @abc.abstractmethod
-    def register(self, records: Sequence[InstanceRecord]) -> None:
-        """Add (or replace) these instances in the registry."""
+    def register(self, records: Sequence[InstanceRecord], *, replace: bool = False) -> None:
+        """Add these instances to the registry.
+
+        A name already registered is refused (:class:`~riaktq_py.errors.ConfigError`),
+        unless ``replace`` (a worker registering its own instances again).
+        """
 
     @abc.abstractmethod
     def beat(self, names: Sequence[str], at: int) -> list[str]:

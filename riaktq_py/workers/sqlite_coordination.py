@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from riaktq_py.actors.instance import Assignment, Result
+from riaktq_py.errors import ConfigError
 from riaktq_py.store.sqlite import TAG_SEPARATOR
 from riaktq_py.task import Outcome
 from riaktq_py.workers.coordination import Coordination, InstanceRecord, Mailbox
@@ -86,8 +87,20 @@ class SqliteCoordination(SqliteLeases, Coordination):
 
     # -- worker side ----------------------------------------------------------------
 
-    def register(self, records: Sequence[InstanceRecord]) -> None:
+    def register(self, records: Sequence[InstanceRecord], *, replace: bool = False) -> None:
+        names = [r.name for r in records]
         with self._write("register") as db:
+            taken = db.execute(
+                f"SELECT name, worker FROM riaktq_instances WHERE name IN ({_marks(names)})",
+                names,
+            ).fetchall()
+            if taken and not replace:
+                raise ConfigError(
+                    "instance name(s) already registered: "
+                    + ", ".join(f"{name} (worker {worker})" for name, worker in taken)
+                    + "; give this worker another name, or wait until the scheduler"
+                    " finds the old one dead"
+                )
             db.executemany(
                 f"INSERT OR REPLACE INTO riaktq_instances ({_RECORD}) VALUES (?,?,?,?,?,?,?,?)",
                 [

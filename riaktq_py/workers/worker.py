@@ -115,18 +115,23 @@ class Worker:
 
     def start(self, *, threads: bool = True) -> Worker:
         """Start the instances and register them; ``threads=False``: pump and beat by hand."""
-        for name in self.names:
-            self._refs[name] = Instance.start(
-                name,
-                self.handler,
-                clock=self.clock,
-                tags=self.config.tags,
-                capacity=1,
-                options=self.config.options,
-                max_output=self.config.max_output,
-                on_result=self._wake.set,
-            )
-        self.coordination.register(self.records())
+        self.coordination.register(self.records())  # refused if the names are taken
+        try:
+            for name in self.names:
+                self._refs[name] = Instance.start(
+                    name,
+                    self.handler,
+                    clock=self.clock,
+                    tags=self.config.tags,
+                    capacity=1,
+                    options=self.config.options,
+                    max_output=self.config.max_output,
+                    on_result=self._wake.set,
+                )
+        except BaseException:
+            self.stop()
+            self.coordination.leave(self.names)
+            raise
         if threads:
             for target, label in ((self._pump_loop, "pump"), (self._beat_loop, "heartbeat")):
                 thread = threading.Thread(target=target, name=f"riaktq-worker-{label}", daemon=True)
@@ -218,7 +223,8 @@ class Worker:
         missing = self.coordination.beat(self.names, self.clock.now_us())
         if missing and not self._left:
             self._log.warning("instances were declared dead; registering again", names=missing)
-            self.coordination.register([r for r in self.records() if r.name in missing])
+            records = [r for r in self.records() if r.name in missing]
+            self.coordination.register(records, replace=True)
 
     # -- threads ----------------------------------------------------------------------------
 

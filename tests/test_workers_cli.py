@@ -1,0 +1,67 @@
+"""``riaktq worker`` / ``riaktq scheduler``: bad arguments are refused with the problem named.
+
+Running them is tested with real processes in tests/test_faults*.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from riaktq_py.cli import main
+
+QUIET = "tests.test_faults_support:Quiet"
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    code = main(list(argv))
+    return code, capsys.readouterr().err
+
+
+def test_both_commands_are_registered(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--help"]) == 0
+    usage = capsys.readouterr().out
+    assert "worker" in usage and "scheduler" in usage
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ("--store", "riak://127.0.0.1:8087/t/b", "worker", "--handler", QUIET),
+            "need a SQLite store file (coordination over Riak is not implemented)",
+        ),
+        (("--store", ":memory:", "scheduler"), "cannot share ':memory:'"),
+        (("worker", "--handler", "no_such_module:x"), "cannot import 'no_such_module'"),
+        (("scheduler", "--step", "nocolon"), "is not of the form module:object"),
+        (("scheduler", "--step", QUIET), "needs a str 'name' and a 'run(engine)' method"),
+        (("scheduler", "--step", "tests.test_faults_support:Nope"), "tick step"),
+    ],
+)
+def test_bad_settings_fail_with_a_clear_error(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    argv: tuple[str, ...],
+    message: str,
+) -> None:
+    if "--store" not in argv:
+        argv = ("--store", str(tmp_path / "q.db"), *argv)
+    code, err = run(capsys, *argv)
+    assert code == 1
+    assert message in err and err.startswith("riaktq: error:")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("worker",),  # --handler is required
+        ("worker", "--handler", QUIET, "--instances", "0"),
+        ("worker", "--handler", QUIET, "--grace", "-1"),
+        ("scheduler", "--lease", "0"),
+        ("scheduler", "--dead-after", "zero"),
+    ],
+)
+def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str], argv: tuple[str, ...]) -> None:
+    code, err = run(capsys, *argv)
+    assert code == 2 and "usage:" in err

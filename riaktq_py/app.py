@@ -24,7 +24,7 @@ from riaktq_py.actors.aging import Aging
 from riaktq_py.actors.event_manager import EventManager, Subscriber
 from riaktq_py.actors.handles import LocalInstance
 from riaktq_py.actors.instance import Instance
-from riaktq_py.actors.scheduler import Scheduler, SchedulerConfig
+from riaktq_py.actors.scheduler import Doorbell, Scheduler, SchedulerConfig
 from riaktq_py.actors.tick import TickConfig, TickReport
 from riaktq_py.clock import Clock, SystemClock
 from riaktq_py.engine import Engine
@@ -128,6 +128,7 @@ class Riaktq(TaskOperations):
         self._events: pykka.ActorRef[EventManager] | None = None
         self._scheduler: pykka.ActorRef[Scheduler] | None = None
         self._instances: list[pykka.ActorRef[Instance]] = []
+        self._doorbell: Doorbell | None = None
         self._observing = Observing(self.store, self.clock, interval, CALL_TIMEOUT)
 
     # -- handlers -------------------------------------------------------------------
@@ -214,8 +215,8 @@ class Riaktq(TaskOperations):
         return spec.timeout, spec.backoff
 
     def _tick_soon(self) -> None:
-        if self._scheduler is not None:
-            self._scheduler.proxy().trigger()
+        if self._doorbell is not None:
+            self._doorbell.ring()
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -232,6 +233,7 @@ class Riaktq(TaskOperations):
         steps = [] if self.aging is None else [self.aging]
         self._scheduler = Scheduler.start(self.engine, (), self.config, steps)
         scheduler = self._scheduler.proxy()
+        doorbell = self._doorbell = scheduler.doorbell.get(timeout=CALL_TIMEOUT)
         self._start_schedules(scheduler)
         for name, spec in self._handlers.items():
             for number in range(1, spec.instances + 1):
@@ -244,11 +246,11 @@ class Riaktq(TaskOperations):
                     capacity=spec.capacity,
                     options=spec.options,
                     max_output=self.max_payload,
-                    on_result=scheduler.trigger,
+                    on_result=doorbell.ring,
                 )
                 self._instances.append(ref)
                 scheduler.add_instance(LocalInstance(instance_name, ref)).get(timeout=CALL_TIMEOUT)
-        scheduler.trigger()
+        doorbell.ring()
         return self
 
     def stop(self) -> None:
@@ -257,6 +259,7 @@ class Riaktq(TaskOperations):
             if ref is not None:
                 ref.stop(timeout=CALL_TIMEOUT)
         self._scheduler, self._events, self._instances = None, None, []
+        self._doorbell = None
         self.engine.events = None
         if self._owns_store:
             self.store.close()
@@ -292,13 +295,12 @@ class Riaktq(TaskOperations):
         events = self._require(self._events)
         if from_position is not None or cursor is not None:
             return self._observing.replay(events, subscriber, from_position, cursor)
-        number: int = events.proxy().subscribe(subscriber).get(timeout=CALL_TIMEOUT)
+        number: int = self.engine.events.subscribe(subscriber).get(timeout=CALL_TIMEOUT)
         return number
 
     def unsubscribe(self, number: int) -> bool:
-        done: bool = (
-            self._require(self._events).proxy().unsubscribe(number).get(timeout=CALL_TIMEOUT)
-        )
+        self._require(self._events)
+        done: bool = self.engine.events.unsubscribe(number).get(timeout=CALL_TIMEOUT)
         self._observing.drop_replay(number)
         return done
 

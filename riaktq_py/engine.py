@@ -7,6 +7,7 @@ each one through structlog and hands the events to the event manager.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,17 +27,33 @@ def _from_status(transition: str) -> str:
 class Engine:
     """Applies transitions through a store; logs and publishes every one."""
 
-    def __init__(self, store: Store, clock: Clock, events: Any | None = None) -> None:
+    def __init__(
+        self, store: Store, clock: Clock, events: Any | None = None, log_transitions: bool = True
+    ) -> None:
         self.store = store
         self.clock = clock
         #: an EventManager proxy (or anything with ``publish(events)``), or None
-        self.events = events
+        self.events: Any = events
         self._log = get_logger(bucket=store.bucket)
+        self._lock = threading.Lock()
+        #: set False to skip per-transition log lines (and their cost)
+        self._log_enabled = log_transitions
 
     def apply(self, transitions: Sequence[Transition]) -> list[TaskEvent]:
         if not transitions:
             return []
-        events = self.store.apply(transitions, at=self.clock.now_us())
+        # one lock around apply and publish: subscribers get events in log order
+        with self._lock:
+            events = self.store.apply(transitions, at=self.clock.now_us())
+            if self.events is not None:
+                publish = self.events.publish
+                defer = getattr(publish, "defer", None)  # a pykka proxy: one-way, no future
+                if defer is not None:
+                    defer(events)
+                else:
+                    publish(events)
+        if not self._log_enabled:
+            return events
         for event in events:
             if event.task is not None:
                 self._log.info(
@@ -56,6 +73,4 @@ class Engine:
                     error=event.error,
                     position=event.position,
                 )
-        if self.events is not None:
-            self.events.publish(events)
         return events

@@ -9,6 +9,7 @@ The same manager serves task events and the observer's query results.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -36,13 +37,21 @@ class _Deliver(pykka.ThreadingActor):
         if self.failed:
             return  # removed: drop what was queued before the removal
         try:
-            self.callback(message)
+            for event in message.events if isinstance(message, _Batch) else (message,):
+                self.callback(event)
         except Exception as exc:
             self.failed = True
             get_logger(subscriber=repr(self.callback)).warning(
                 "subscriber failed; removed", error=f"{type(exc).__name__}: {exc}"
             )
             self.manager.tell(_Remove(self.number))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Batch:
+    """Events for a callable subscriber, in one message."""
+
+    events: Sequence[Any]
 
 
 class _Remove:
@@ -86,10 +95,16 @@ class EventManager(pykka.ThreadingActor):
 
     def publish(self, events: Sequence[Any]) -> None:
         """Send every event to every subscriber (never raises for a subscriber)."""
+        if not events:
+            return
+        batch = _Batch(tuple(events))
         for number, ref in list(self._subscribers.items()):
             try:
-                for event in events:
-                    ref.tell(event)
+                if number in self._owned:
+                    ref.tell(batch)
+                else:  # an actor of the user's: one message per event
+                    for event in events:
+                        ref.tell(event)
             except pykka.ActorDeadError:
                 self._log.warning("subscriber actor is dead; removed", subscriber=number)
                 self.unsubscribe(number)

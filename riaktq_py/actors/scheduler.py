@@ -49,6 +49,33 @@ class _Tick:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class _Ring:
+    pass
+
+
+class Doorbell:
+    """Asks the scheduler for a tick soon, from any thread, cheaply.
+
+    At most one ring is in flight: a burst of opens or results sends one
+    message to the scheduler, not one each (and no future is created).
+    """
+
+    def __init__(self, ref: pykka.ActorRef[Any]) -> None:
+        self._ref = ref
+        self._armed = threading.Event()
+
+    def ring(self) -> None:
+        if self._armed.is_set():
+            return
+        self._armed.set()
+        with contextlib.suppress(pykka.ActorDeadError):
+            self._ref.tell(_Ring())
+
+    def _answered(self) -> None:
+        self._armed.clear()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class _TickDone:
     report: TickReport | None
     error: BaseException | None
@@ -77,6 +104,8 @@ class Scheduler(pykka.ThreadingActor):
         self._stopping = threading.Event()
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="riaktq-tick")
         self._log = get_logger(component="scheduler")
+        #: ring it (from any thread) when a task is opened or a result is ready
+        self.doorbell = Doorbell(self.actor_ref)
         self.ticks = 0
 
     # -- lifecycle -----------------------------------------------------------------
@@ -142,7 +171,10 @@ class Scheduler(pykka.ThreadingActor):
     # -- ticks ----------------------------------------------------------------------
 
     def on_receive(self, message: Any) -> None:
-        if isinstance(message, _Tick):
+        if isinstance(message, _Ring):
+            self.doorbell._answered()
+            self.trigger()
+        elif isinstance(message, _Tick):
             self._on_tick(message)
         elif isinstance(message, _TickDone):
             self._on_done(message)

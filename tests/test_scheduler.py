@@ -181,3 +181,26 @@ def test_extra_steps_run_in_each_tick_and_a_crashing_step_does_not_stop_it(
     step.crash = True
     second = scheduler.tick().get(timeout=T).get(timeout=T)
     assert second.steps == (("opener", -1),)
+
+
+def test_subscribers_receive_events_in_log_order_under_concurrent_writers(store: Store) -> None:
+    """Opens from two threads race the ticks; every subscriber still sees log order."""
+    tq = Riaktq(store, interval=None, debounce=0.0)
+    tq.add_handler("echo", lambda value: value, instances=2, capacity=8)
+    events = EventCapture()
+    with tq:
+        tq.subscribe(events)
+
+        def opener(prefix: str) -> None:
+            for i in range(150):
+                tq.open(f"{prefix}{i}", i, handler="echo")
+
+        threads = [threading.Thread(target=opener, args=(p,)) for p in "ab"]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(T)
+        events.wait_count(lambda e: e.transition == "close", 300, timeout=T)
+    positions = [e.position for e in events.events]
+    assert positions == sorted(positions)
+    assert len(set(positions)) == len(positions)

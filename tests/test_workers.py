@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from riaktq_py import payload
+from riaktq_py.actors.handles import InstanceHandle, LocalInstance
+from riaktq_py.actors.instance import Instance
 from riaktq_py.actors.scheduler import SchedulerConfig
 from riaktq_py.actors.tick import TickReport
 from riaktq_py.engine import Engine
@@ -72,7 +74,7 @@ class Gate:
 class System:
     """A scheduler service, an API engine and workers on one SQLite file."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, instances: Sequence[InstanceHandle] = ()) -> None:
         self.path = path
         self.clock = FakeClock()
         config = ServiceConfig(
@@ -81,7 +83,11 @@ class System:
             dead_after=DEAD_AFTER,
         )
         self.service = SchedulerService(
-            FencedSqliteStore(str(path)), config, clock=self.clock, holder="sched"
+            FencedSqliteStore(str(path)),
+            config,
+            clock=self.clock,
+            holder="sched",
+            instances=instances,
         )
         assert self.service.lease_step()
         self.store = SqliteStore(str(path))
@@ -95,9 +101,11 @@ class System:
         self.workers.append(worker)
         return worker
 
-    def open(self, *keys: str) -> None:
+    def open(self, *keys: str, tags: frozenset[str] = frozenset()) -> None:
         now = self.clock.now_us()
-        self.api.apply([Open(k, payload.encode(k), cat=now + i) for i, k in enumerate(keys)])
+        self.api.apply(
+            [Open(k, payload.encode(k), cat=now + i, tags=tags) for i, k in enumerate(keys)]
+        )
 
     def tick(self) -> TickReport:
         self.service.fleet_step()
@@ -315,3 +323,24 @@ def test_the_package_exports_exactly_its_public_names() -> None:
         "sqlite_coordination", "sqlite_lease", "worker",
     }  # fmt: skip
     assert set(workers.__all__) == public - modules
+
+
+def test_local_instances_keep_their_direct_path_beside_remote_ones(tmp_path: Path) -> None:
+    clock = FakeClock()
+    ref = Instance.start("local-1", EchoHandler(), clock=clock, tags=frozenset({"local"}))
+    system = System(tmp_path / "q.db", instances=[LocalInstance("local-1", ref)])
+    try:
+        worker = system.worker("w", EchoHandler())
+        system.open("r")
+        system.open("l", tags=frozenset({"local"}))
+        assert system.tick().assigned == 2
+        assert system.service.coordination.mailbox("w-1").inputs == ("r",)  # only r goes remote
+        ref.proxy().idle().get(timeout=T).get(timeout=T)
+        worker.pump()
+        worker.wait_idle(T)
+        worker.pump()
+        assert system.tick().committed == 2
+        assert (system.task("l").assignee, system.task("r").assignee) == ("local-1", "w-1")
+        assert {system.task(k).status for k in "lr"} == {Status.DONE}
+    finally:
+        system.close()

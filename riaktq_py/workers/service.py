@@ -4,15 +4,17 @@ One thread drives the lease (renew every ``renew_every``; as a standby, watch
 and take over) and, while the lease is held, a
 :class:`~riaktq_py.actors.scheduler.Scheduler` actor over the remote instances
 a :class:`~riaktq_py.workers.remote.RemoteFleet` keeps in step with the
-registry. Each time the lease is acquired a new term starts (a new scheduler
-actor and fresh liveness observations); when it is lost the actor stops. Every
-write of a tick goes through the lease-fenced store, so a tick still running
-in a deposed scheduler commits nothing. :meth:`SchedulerService.stop` releases
-the lease so a standby takes over at once.
+registry, and over any in-process instances it was given (they keep their
+direct path). Each time the lease is acquired a new term starts (a new
+scheduler actor and fresh liveness observations); when it is lost the actor
+stops. Every write of a tick goes through the lease-fenced store, so a tick
+still running in a deposed scheduler commits nothing.
+:meth:`SchedulerService.stop` releases the lease so a standby takes over at once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import threading
 import time
@@ -21,6 +23,7 @@ from typing import Any
 
 import pykka
 
+from riaktq_py.actors.handles import InstanceHandle
 from riaktq_py.actors.scheduler import Scheduler, SchedulerConfig
 from riaktq_py.actors.tick import TickStep
 from riaktq_py.clock import Clock, SystemClock
@@ -63,6 +66,7 @@ class SchedulerService:
         clock: Clock | None = None,
         holder: str | None = None,
         steps: Sequence[TickStep] = (),
+        instances: Sequence[InstanceHandle] = (),
         report: Callable[[str], object] | None = None,
     ) -> None:
         self.config = config or ServiceConfig()
@@ -72,6 +76,8 @@ class SchedulerService:
         self.coordination.install_fence(self.lease.name, self.lease.current)
         self.engine = Engine(store, self.clock)
         self.steps = list(steps)
+        #: in-process instances (e.g. LocalInstance): every term's scheduler gets them too
+        self.instances = list(instances)
         self.report = report or (lambda line: None)
         self.scheduler: pykka.ActorRef[Scheduler] | None = None
         self.fleet: RemoteFleet | None = None
@@ -93,6 +99,13 @@ class SchedulerService:
         elif not held and self.scheduler is not None:
             self._end(self.lease.lost_reason or "lost")
         return self.scheduler is not None
+
+    def trigger(self) -> None:
+        """Ask for a tick soon, if ticking (a local instance's ``on_result``)."""
+        scheduler = self.scheduler
+        if scheduler is not None:
+            with contextlib.suppress(pykka.ActorDeadError):
+                scheduler.proxy().trigger()
 
     def fleet_step(self) -> bool:
         """Refresh the remote instances; trigger a tick if due. ``True`` if triggered."""
@@ -136,7 +149,9 @@ class SchedulerService:
             self._log.error(f"{what} failed", error=f"{type(exc).__name__}: {exc}")
 
     def _begin(self) -> None:
-        self.scheduler = Scheduler.start(self.engine, (), self.config.scheduler, self.steps)
+        self.scheduler = Scheduler.start(
+            self.engine, self.instances, self.config.scheduler, self.steps
+        )
         self.fleet = RemoteFleet(
             self.coordination,
             self.engine,

@@ -9,7 +9,6 @@ table in the same transaction.
 
 from __future__ import annotations
 
-import dataclasses
 import heapq
 import itertools
 import sqlite3
@@ -42,6 +41,11 @@ _COLUMNS = (
     "key, status, priority, retry, tagkey, assignee, input, output, cat, sat, laf,"
     " attempts, token, error, history, run_at, unique_key, timeout, backoff, aged_at"
 )
+_LAST_POSITION = (
+    "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'log'), 0),"
+    " coalesce((SELECT max(pos) FROM log), 0))"
+)
+_LOG_INSERT = "INSERT INTO log (pos, at, transition, key, task, error) VALUES (?,?,?,?,?,?)"
 _UPSERT = f"INSERT OR REPLACE INTO tasks ({_COLUMNS}) VALUES ({','.join('?' * 20)})"
 
 _SCHEMA = (
@@ -164,6 +168,8 @@ class SqliteStore(Store):
             )
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(f"PRAGMA synchronous={synchronous.upper()}")
+            # fewer, larger checkpoints: a checkpoint otherwise runs inside every ~125th open
+            self._db.execute("PRAGMA wal_autocheckpoint=10000")
             with self._write() as db:
                 for statement in _SCHEMA:
                     db.execute(statement)
@@ -222,41 +228,35 @@ class SqliteStore(Store):
         if not transitions:
             return []
         events: list[TaskEvent] = []
+        bucket = self.bucket
         try:
             with self._write() as db:
+                # positions are ours to give: we hold the write lock until commit
+                [(last,)] = db.execute(_LAST_POSITION).fetchall()
                 current = self._fetch(db, [t.key for t in transitions])
-                writes: dict[str, Task] = {}
+                writes: dict[str, tuple[Any, ...]] = {}
                 log_rows: list[tuple[Any, ...]] = []
-                for transition in transitions:
+                for position, transition in enumerate(transitions, start=last + 1):
+                    name, key = transition.name, transition.key
                     try:
-                        task = transition.apply(current.get(transition.key))
-                        _check_unique(db, transition.name, task, writes)
+                        task = transition.apply(current.get(key))
+                        if task.unique is not None:
+                            _check_unique(db, name, task, current, writes)
                     except TransitionError as exc:
-                        log_rows.append((at, transition.name, transition.key, None, str(exc)))
-                        events.append(
-                            TaskEvent(
-                                transition.name, self.bucket, transition.key, at, error=str(exc)
-                            )
-                        )
+                        error = str(exc)
+                        log_rows.append((position, at, name, key, None, error))
+                        events.append(TaskEvent(name, bucket, key, at, None, error, position))
                         continue
-                    current[task.key] = writes[task.key] = task
-                    log_rows.append((at, transition.name, task.key, _log_blob(task), None))
-                    events.append(TaskEvent(transition.name, self.bucket, task.key, at, task=task))
-                db.executemany(
-                    _UPSERT,
-                    [_row(task) for task in writes.values()],
-                )
-                first = None
-                for row in log_rows:
-                    cursor = db.execute(
-                        "INSERT INTO log (at, transition, key, task, error) VALUES (?,?,?,?,?)", row
-                    )
-                    if first is None:
-                        first = cursor.lastrowid
+                    row = _row(task)
+                    current[task.key] = task
+                    writes[task.key] = row
+                    log_rows.append((position, at, name, key, _pack(row), None))
+                    events.append(TaskEvent(name, bucket, key, at, task, None, position))
+                db.executemany(_UPSERT, list(writes.values()))
+                db.executemany(_LOG_INSERT, log_rows)
         except sqlite3.Error as exc:
             raise StoreError(f"sqlite store {self.path!r}: apply failed: {exc}") from exc
-        assert first is not None
-        return [_with_position(event, first + offset) for offset, event in enumerate(events)]
+        return events
 
     def get(self, key: str) -> Task | None:
         return self.get_many([key]).get(key)
@@ -395,23 +395,30 @@ class SqliteStore(Store):
             self._db.close()
 
 
-def _check_unique(db: sqlite3.Connection, name: str, task: Task, writes: dict[str, Task]) -> None:
+def _check_unique(
+    db: sqlite3.Connection,
+    name: str,
+    task: Task,
+    current: dict[str, Task],
+    writes: dict[str, tuple[Any, ...]],
+) -> None:
     """Refuse a task whose uniqueness key another active task holds (same transaction)."""
-    if task.unique is None or task.status not in ACTIVE:
+    if task.status not in ACTIVE:
         return
-    holders = [
+    stored = [
         key
         for (key,) in db.execute(
             "SELECT key FROM tasks WHERE unique_key = ? AND status IN ('todo', 'nextup')"
             " AND key != ?",
             (task.unique, task.key),
         )
-        if key not in writes or writes[key].status in ACTIVE
     ]
+    # as this transaction left them: rows written earlier in it win over the table
+    holders = [key for key in stored if key not in writes or current[key].status in ACTIVE]
     holders += [
-        t.key
-        for t in writes.values()
-        if t.key != task.key and t.unique == task.unique and t.status in ACTIVE
+        key
+        for key in writes
+        if key != task.key and current[key].unique == task.unique and current[key].status in ACTIVE
     ]
     if holders:
         raise TransitionError(
@@ -440,10 +447,6 @@ def _where(query: TaskQuery) -> tuple[str, list[Any]]:
     return " AND ".join(clauses), params
 
 
-def _log_blob(task: Task) -> bytes:
-    blob: bytes = msgpack.packb(list(_row(task)), use_bin_type=True)
+def _pack(row: tuple[Any, ...]) -> bytes:
+    blob: bytes = msgpack.packb(row, use_bin_type=True)
     return blob
-
-
-def _with_position(event: TaskEvent, position: int) -> TaskEvent:
-    return dataclasses.replace(event, position=position)

@@ -37,10 +37,10 @@ def default_cache_dir() -> Path:
 def parse_size(text: str) -> int:
     """``10k`` -> 10000, ``1M`` -> 1000000, ``2500`` -> 2500."""
     factor = {"k": 1_000, "m": 1_000_000}.get(text[-1:].lower(), 1)
-    number = int(text[:-1] if factor > 1 else text)
-    if number < 1:
-        raise ValueError(f"a backlog size must be >= 1, got {text!r}")
-    return number * factor
+    digits = text[:-1] if factor > 1 else text
+    if not digits.isdigit() or int(digits) < 1:
+        raise ValueError(f"a size is a positive whole number, optionally with k or M: {text!r}")
+    return int(digits) * factor
 
 
 def _layout_hash() -> str:

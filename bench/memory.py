@@ -101,7 +101,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_log_option(p)
     args = p.parse_args(argv)
     configure_logs(args.logs)
-    size, to_run, every = parse_size(args.backlog), parse_size(args.run), parse_size(args.every)
+    try:
+        size, to_run, every = (parse_size(x) for x in (args.backlog, args.run, args.every))
+    except ValueError as exc:
+        p.error(str(exc))
     if to_run > size:
         p.error(f"--run ({to_run}) cannot exceed --backlog ({size})")
     print(f"machine: {machine()}")

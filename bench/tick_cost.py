@@ -139,7 +139,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_log_option(p)
     args = p.parse_args(argv)
     configure_logs(args.logs)
-    sizes = sorted(parse_size(s) for s in args.sizes.split(","))
+    try:
+        sizes = sorted(parse_size(s.strip()) for s in args.sizes.split(","))
+    except ValueError as exc:
+        p.error(f"--sizes: {exc}")
     print(f"machine: {machine()}")
     print(f"batch {BATCH}, {INSTANCES} fake instances, median of {args.runs} ticks per kind")
     with tempfile.TemporaryDirectory(prefix="riaktq-tick-") as directory:

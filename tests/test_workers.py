@@ -26,7 +26,7 @@ from riaktq_py.handlers import EchoHandler, Handler
 from riaktq_py.store.sqlite import SqliteStore
 from riaktq_py.task import Outcome, Status, Task
 from riaktq_py.testing import FakeClock
-from riaktq_py.transitions import Open
+from riaktq_py.transitions import Cancel, Open
 from riaktq_py.workers import (
     FencedSqliteStore,
     LeaseConfig,
@@ -344,3 +344,39 @@ def test_local_instances_keep_their_direct_path_beside_remote_ones(tmp_path: Pat
         assert {system.task(k).status for k in "lr"} == {Status.DONE}
     finally:
         system.close()
+
+
+def test_a_canceled_task_waiting_in_a_remote_mailbox_never_runs(system: System) -> None:
+    gate = Gate()
+    worker = system.worker("w", gate, capacity=2)
+    system.open("a", "b")
+    system.tick()
+    worker.pump()
+    gate.wait_started("a")
+    system.api.apply([Cancel("a"), Cancel("b")])
+    system.tick()  # tells the instance: b, not started, is dropped; a runs on
+    assert system.service.coordination.mailbox("w-1").inputs == ("a",)
+    gate.release("a")
+    worker.wait_idle(T)
+    worker.pump()
+    system.tick()
+    assert gate.started == ["a"]
+    a, b = system.task("a"), system.task("b")
+    assert (a.status, b.status) == (Status.CANCELED, Status.CANCELED)
+    assert [h.outcome for h in a.history] == [Outcome.DONE] and b.history == ()
+
+
+def test_a_task_timeout_is_enforced_by_the_remote_instance(system: System) -> None:
+    gate = Gate()
+    worker = system.worker("w", gate)
+    now = system.clock.now_us()
+    system.api.apply([Open("slow", payload.encode(1), cat=now, timeout=0.2)])
+    system.tick()
+    worker.pump()
+    worker.wait_idle(T)  # the instance gives up on it after 0.2 s
+    worker.pump()
+    assert system.tick().committed == 1
+    gate.release("slow")
+    task = system.task("slow")
+    assert task.status is Status.FAILED
+    assert (task.error or "").startswith("TimeoutError: ran longer than 0.2 s")

@@ -14,7 +14,7 @@ store holds, next to the tasks:
 Who writes what::
 
     worker     register, beat, take, finish, drain, leave
-    scheduler  put, commit, forget (fenced by the lease), lease_*
+    scheduler  put, commit, cancel, forget (fenced by the lease), lease_*
 
 Every scheduler write is *fenced*: :meth:`Coordination.install_fence` makes
 the store check, inside each write transaction, that the lease is still held
@@ -136,6 +136,10 @@ class Coordination(abc.ABC):
     @abc.abstractmethod
     def commit(self, name: str, entries: Sequence[tuple[str, int]]) -> int:
         """Drop committed (key, token) results; returns how many were dropped."""
+
+    @abc.abstractmethod
+    def cancel(self, name: str, entries: Sequence[tuple[str, int]]) -> list[str]:
+        """Drop canceled (key, token) assignments not taken yet; returns their keys."""
 
     @abc.abstractmethod
     def forget(self, name: str) -> int:

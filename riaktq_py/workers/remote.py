@@ -111,6 +111,10 @@ class RemoteInstance:
     def put(self, assignments: Sequence[Assignment], timeout: float) -> list[str]:
         return self.coordination.put(self._name, assignments)
 
+    def cancel(self, entries: Sequence[tuple[str, int]], timeout: float) -> list[str]:
+        """Cooperative cancel: drop canceled tasks the worker has not started."""
+        return self.coordination.cancel(self._name, entries)
+
     def commit(self, entries: Sequence[tuple[str, int]], timeout: float) -> int:
         """Drop results the tick closed; record refused (superseded) ones as late first."""
         with self._lock:

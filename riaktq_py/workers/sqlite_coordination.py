@@ -34,7 +34,7 @@ _SCHEMA = (
     ) WITHOUT ROWID""",
     """CREATE TABLE IF NOT EXISTS riaktq_assignments (
         seq INTEGER PRIMARY KEY AUTOINCREMENT, instance TEXT NOT NULL, key TEXT NOT NULL,
-        token INTEGER NOT NULL, input BLOB NOT NULL, tags TEXT NOT NULL,
+        token INTEGER NOT NULL, input BLOB NOT NULL, tags TEXT NOT NULL, timeout REAL,
         taken INTEGER NOT NULL DEFAULT 0, UNIQUE (instance, key, token)
     )""",
     """CREATE TABLE IF NOT EXISTS riaktq_results (
@@ -148,15 +148,15 @@ class SqliteCoordination(SqliteLeases, Coordination):
                 # an assignment taken before but not finished was lost on the way
                 # (the instance is idle): it is given again, before any new one
                 row = db.execute(
-                    "SELECT seq, key, token, input, tags FROM riaktq_assignments"
+                    "SELECT seq, key, token, input, tags, timeout FROM riaktq_assignments"
                     " WHERE instance = ? ORDER BY taken DESC, seq LIMIT 1",
                     (name,),
                 ).fetchone()
                 if row is None:
                     continue
-                seq, key, token, data, tags = row
+                seq, key, token, data, tags, timeout = row
                 db.execute("UPDATE riaktq_assignments SET taken = 1 WHERE seq = ?", (seq,))
-                taken[name] = Assignment(key, token, bytes(data), _tag_set(tags))
+                taken[name] = Assignment(key, token, bytes(data), _tag_set(tags), timeout)
         return taken
 
     def finish(self, results: Sequence[tuple[str, Result]]) -> None:
@@ -263,9 +263,9 @@ class SqliteCoordination(SqliteLeases, Coordination):
             if row is None or row[0]:
                 return []
             db.executemany(
-                "INSERT OR IGNORE INTO riaktq_assignments (instance, key, token, input, tags)"
-                " VALUES (?,?,?,?,?)",
-                [(name, a.key, a.token, a.input, _tags(a.tags)) for a in assignments],
+                "INSERT OR IGNORE INTO riaktq_assignments"
+                " (instance, key, token, input, tags, timeout) VALUES (?,?,?,?,?,?)",
+                [(name, a.key, a.token, a.input, _tags(a.tags), a.timeout) for a in assignments],
             )
         return [a.key for a in assignments]
 
@@ -280,6 +280,21 @@ class SqliteCoordination(SqliteLeases, Coordination):
                 ).rowcount
                 for key, token in entries
             )
+
+    def cancel(self, name: str, entries: Sequence[tuple[str, int]]) -> list[str]:
+        if not entries:
+            return []
+        dropped: list[str] = []
+        with self._write("cancel assignments") as db:
+            for key, token in entries:
+                cursor = db.execute(
+                    "DELETE FROM riaktq_assignments"
+                    " WHERE instance = ? AND key = ? AND token = ? AND taken = 0",
+                    (name, key, token),
+                )
+                if cursor.rowcount:
+                    dropped.append(key)
+        return dropped
 
     def forget(self, name: str) -> int:
         with self._write("forget an instance") as db:

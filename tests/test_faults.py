@@ -80,6 +80,18 @@ def test_kill_9_of_a_worker_mid_task_runs_the_task_again_on_another_worker(
     assert_done_exactly_once(cluster.store, ["t"])
 
 
+def test_a_worker_slower_than_the_liveness_timeout_keeps_its_task(cluster: Cluster) -> None:
+    """The task runs 2.5 s, 2.5 times the 1 s liveness timeout: heartbeats keep it alive."""
+    open_tasks(cluster.store, [("slow", {"sleep": 2.5})])
+    cluster.scheduler("s").wait_for("lease acquired")
+    cluster.worker("w", handler="Loud").wait_for("started slow")
+    wait_until(lambda: done(cluster.store) == 1, "the slow task done")
+    task = cluster.store.get("slow")
+    assert task is not None and [(a.assignee, a.outcome) for a in task.history] == [
+        ("w-1", Outcome.DONE)
+    ]
+
+
 def test_kill_9_of_the_scheduler_mid_tick_the_standby_takes_over_within_the_lease(
     cluster: Cluster,
 ) -> None:

@@ -145,21 +145,23 @@ class Tick:
         return states, unreachable
 
     def commit(self, states: dict[str, tuple[InstanceHandle, InstanceState]]) -> int:
-        """Step 1: close every output entry, then let the instance drop it."""
-        committed = 0
-        for name, (handle, state) in states.items():
-            outputs = state.outputs[: self.config.batch_size]
-            if not outputs:
-                continue
-            closes = [
-                Close(r.key, name, r.token, r.outcome, r.sat, r.laf, r.out, r.error)
-                for r in outputs
-            ]
-            events = self._apply(closes)
-            committed += sum(e.ok for e in events)
-            # refused closes are final too (recorded in the log): drop them as well
+        """Step 1: close every output entry (one store batch), then let each instance drop it."""
+        budget = self.config.batch_size
+        taken: dict[str, list[tuple[str, int]]] = {}
+        closes: list[Close] = []
+        for name, (_, state) in states.items():
+            outputs = state.outputs[: max(0, budget - len(closes))]
+            if outputs:
+                taken[name] = [(r.key, r.token) for r in outputs]
+                closes += [
+                    Close(r.key, name, r.token, r.outcome, r.sat, r.laf, r.out, r.error)
+                    for r in outputs
+                ]
+        committed = sum(e.ok for e in self._apply(closes))
+        # refused closes are final too (recorded in the log): drop them as well
+        for name, entries in taken.items():
             try:
-                handle.commit([(r.key, r.token) for r in outputs], self.config.call_timeout)
+                states[name][0].commit(entries, self.config.call_timeout)
             except Exception as exc:
                 self._log.warning(
                     "commit to instance failed", instance=name, error=f"{type(exc).__name__}: {exc}"
@@ -213,32 +215,35 @@ class Tick:
         groups: dict[frozenset[str], list[str]] = defaultdict(list)
         for name in free:
             groups[states[name][1].tags].append(name)
-        placed: dict[str, list[str]] = {}
-        budget = self.config.batch_size
+        now = self.engine.clock.now_us()
+        plan: list[tuple[str, str]] = []
+        planned: set[str] = set()
         for tags in sorted(groups, key=lambda t: (len(t), sorted(t))):
+            budget = self.config.batch_size - len(plan)
             if budget <= 0:
                 break
             names = groups[tags]
             wanted = min(budget, sum(free[n] for n in names))
-            tasks = self.store.todo(wanted, tags=tags, now=self.engine.clock.now_us())
-            plan = _spread(tasks, names, free)
-            events = self._apply([Assign(key, name) for key, name in plan])
-            by_instance: dict[str, list[Assignment]] = defaultdict(list)
-            for event, (_, name) in zip(events, plan, strict=True):
-                if event.task is not None:
-                    t = event.task
-                    by_instance[name].append(Assignment(t.key, t.token, t.input, t.tags, t.timeout))
-            budget -= len(plan)
-            for name, assignments in by_instance.items():
-                handle = states[name][0]
-                try:
-                    placed[name] = handle.put(assignments, self.config.call_timeout)
-                except Exception as exc:  # rolled back below: not in any queue
-                    self._log.warning(
-                        "put to instance failed",
-                        instance=name,
-                        error=f"{type(exc).__name__}: {exc}",
-                    )
+            # a task an earlier group took is still todo in the store: ask for more, skip it
+            tasks = self.store.todo(wanted + len(planned), tags=tags, now=now)
+            fresh = [t for t in tasks if t.key not in planned][:wanted]
+            group_plan = _spread(fresh, names, free)
+            planned.update(key for key, _ in group_plan)
+            plan += group_plan
+        events = self._apply([Assign(key, name) for key, name in plan])
+        by_instance: dict[str, list[Assignment]] = defaultdict(list)
+        for event, (_, name) in zip(events, plan, strict=True):
+            if event.task is not None:
+                t = event.task
+                by_instance[name].append(Assignment(t.key, t.token, t.input, t.tags, t.timeout))
+        placed: dict[str, list[str]] = {}
+        for name, assignments in by_instance.items():
+            try:
+                placed[name] = states[name][0].put(assignments, self.config.call_timeout)
+            except Exception as exc:  # rolled back below: not in any queue
+                self._log.warning(
+                    "put to instance failed", instance=name, error=f"{type(exc).__name__}: {exc}"
+                )
         return placed
 
     def rollback(

@@ -298,3 +298,10 @@ def test_waiting_lists_todo_tasks_by_how_long_they_waited(store: Store) -> None:
     store.apply([Age("old", at=40)], at=40)
     assert [t.key for t in store.waiting(45, 10)] == ["mid", "old"]
     assert [t.key for t in store.waiting(45, 1)] == ["mid"]
+
+
+def test_nextup_lists_keys_and_assignees_in_pages(store: Store) -> None:
+    store.apply([_open(f"k{i}") for i in range(5)], at=1)
+    store.apply([Assign(f"k{i}", f"i{i % 2}") for i in (0, 2, 3)], at=2)
+    assert store.nextup(2) == [("k0", "i0"), ("k2", "i0")]
+    assert store.nextup(10, after_key="k2") == [("k3", "i1")]

@@ -25,7 +25,6 @@ from riaktq_py.engine import Engine
 from riaktq_py.errors import ConfigError
 from riaktq_py.events import TaskEvent
 from riaktq_py.log import get_logger
-from riaktq_py.store.base import TaskQuery
 from riaktq_py.task import Outcome, Status, Task
 from riaktq_py.transitions import Assign, Close, Restart, Rollback
 
@@ -259,18 +258,16 @@ class Tick:
         lost: list[Rollback] = []
         after: str | None = None
         while len(lost) < self.config.batch_size:
-            page = self.store.find(
-                TaskQuery(status=Status.NEXTUP, limit=self.config.batch_size, after_key=after)
-            )
-            for task in page:
-                assignee = task.assignee or ""
-                if assignee not in held:
-                    lost.append(Rollback(task.key, f"instance {assignee!r} is not live"))
-                elif task.key not in held[assignee]:
-                    lost.append(Rollback(task.key, f"instance {assignee!r} does not hold it"))
+            page = self.store.nextup(self.config.batch_size, after)
+            for key, assignee in page:
+                name = assignee or ""
+                if name not in held:
+                    lost.append(Rollback(key, f"instance {name!r} is not live"))
+                elif key not in held[name]:
+                    lost.append(Rollback(key, f"instance {name!r} does not hold it"))
             if len(page) < self.config.batch_size:
                 break
-            after = page[-1].key
+            after = page[-1][0]
         return sum(e.ok for e in self._apply(lost[: self.config.batch_size]))
 
 

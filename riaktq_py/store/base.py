@@ -98,6 +98,14 @@ class Store(abc.ABC):
                 after = page[-1].key
         return None
 
+    def nextup(self, limit: int, after_key: str | None = None) -> list[tuple[str, str | None]]:
+        """(key, assignee) of up to ``limit`` nextup tasks, by key, after ``after_key``.
+
+        What the rollback step needs, without the tasks' payloads.
+        """
+        query = TaskQuery(status=Status.NEXTUP, limit=limit, after_key=after_key)
+        return [(task.key, task.assignee) for task in self.find(query)]
+
     def waiting(self, since_before: int, limit: int) -> list[Task]:
         """Up to ``limit`` todo tasks waiting since before ``since_before`` (µs).
 

@@ -320,6 +320,14 @@ class SqliteStore(Store):
         )
         return _task(rows[0]) if rows else None
 
+    def nextup(self, limit: int, after_key: str | None = None) -> list[tuple[str, str | None]]:
+        rows = self._read(
+            "SELECT key, assignee FROM tasks WHERE status = 'nextup' AND key > ?"
+            " ORDER BY key LIMIT ?",
+            (after_key or "", limit),
+        )
+        return [(key, assignee) for key, assignee in rows]
+
     def waiting(self, since_before: int, limit: int) -> list[Task]:
         rows = self._read(
             f"SELECT {_COLUMNS} FROM tasks WHERE status = 'todo'"

@@ -5,11 +5,17 @@ Running them is tested with real processes in tests/test_faults*.py.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from riaktq_py.cli import main
+from riaktq_py.cli.workers import INSTANCE_HEADERS
+from riaktq_py.handlers import EchoHandler
+from riaktq_py.store.sqlite import SqliteStore
+from riaktq_py.testing import FakeClock
+from riaktq_py.workers import Lease, SqliteCoordination, Worker, WorkerConfig
 
 QUIET = "tests.test_faults_support:Quiet"
 
@@ -65,3 +71,33 @@ def test_bad_settings_fail_with_a_clear_error(
 def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str], argv: tuple[str, ...]) -> None:
     code, err = run(capsys, *argv)
     assert code == 2 and "usage:" in err
+
+
+def test_instances_lists_the_registry_and_the_lease_holder(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = str(tmp_path / "q.db")
+    store = SqliteStore(path)
+    coordination = SqliteCoordination(store)
+    worker = Worker(
+        coordination, EchoHandler(), WorkerConfig(instances=2, name="w", tags=frozenset({"x"}))
+    )
+    worker.start(threads=False)
+    try:
+        assert Lease(coordination, FakeClock(), holder="sched-a").poll()
+        capsys.readouterr()  # the set-up's own log lines
+        assert main(["--store", path, "instances"]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        assert lines[0].split() == list(INSTANCE_HEADERS)
+        assert [line.split()[:4] for line in lines[2:4]] == [
+            ["w-1", "w", "x", "1"],
+            ["w-2", "w", "x", "1"],
+        ]
+        assert lines[-1] == "scheduler lease: sched-a at epoch 1"
+        assert main(["--store", path, "instances", "--json"]) == 0
+        view = json.loads(capsys.readouterr().out)
+        assert [i["instance"] for i in view["instances"]] == ["w-1", "w-2"]
+        assert (view["lease"]["holder"], view["lease"]["epoch"]) == ("sched-a", 1)
+    finally:
+        worker.stop()
+        store.close()

@@ -14,8 +14,10 @@ exits at once.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import inspect
+import json
 import os
 import signal
 import sys
@@ -26,11 +28,19 @@ from typing import Any
 
 from riaktq_py.actors.scheduler import SchedulerConfig
 from riaktq_py.actors.tick import TickConfig, TickStep
-from riaktq_py.cli.common import comma_list, positive_float, positive_int, store_url, write
+from riaktq_py.cli.common import (
+    comma_list,
+    format_table,
+    positive_float,
+    positive_int,
+    store_url,
+    write,
+)
 from riaktq_py.errors import ConfigError, UnknownHandler
 from riaktq_py.handlers import load_handler
 from riaktq_py.store.sqlite import SqliteStore
 from riaktq_py.store.url import open_store
+from riaktq_py.workers.coordination import SCHEDULER_LEASE
 from riaktq_py.workers.lease import LeaseConfig
 from riaktq_py.workers.service import SchedulerService, ServiceConfig
 from riaktq_py.workers.sqlite_coordination import FencedSqliteStore, SqliteCoordination
@@ -104,6 +114,15 @@ def register(subparsers: Any) -> None:
     scheduler.add_argument("--name", help="this scheduler's name in the lease")
     _common(scheduler)
     scheduler.set_defaults(run=run_scheduler)
+
+    lister = subparsers.add_parser(
+        "instances",
+        help="list the registered remote instances and the scheduler lease",
+        description="The instances workers registered in the store, their queues, and who "
+        "holds the scheduler lease.",
+    )
+    lister.add_argument("--json", action="store_true", help="print JSON")
+    lister.set_defaults(run=run_instances)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -231,4 +250,60 @@ def run_scheduler(args: argparse.Namespace) -> int:
     wait()
     service.stop()
     store.close()
+    return 0
+
+
+INSTANCE_HEADERS = (
+    "instance",
+    "worker",
+    "tags",
+    "capacity",
+    "queued",
+    "running",
+    "results",
+    "state",
+)
+
+
+def run_instances(args: argparse.Namespace) -> int:
+    store = SqliteStore(sqlite_path(store_url(args)))
+    try:
+        coordination = SqliteCoordination(store)
+        lease = coordination.lease_get(SCHEDULER_LEASE)
+        rows: list[dict[str, Any]] = []
+        for name, record in sorted(coordination.directory().items()):
+            box = coordination.mailbox(name)
+            state = "left" if record is None else "draining" if record.draining else "registered"
+            rows.append(
+                {
+                    "instance": name,
+                    "worker": None if record is None else record.worker,
+                    "tags": [] if record is None else sorted(record.tags),
+                    "capacity": 0 if record is None else record.capacity,
+                    "queued": len(box.inputs) - len(box.taken),
+                    "running": list(box.taken),
+                    "results": len(box.outputs),
+                    "state": state,
+                    "beat": None if record is None else record.beat,
+                }
+            )
+    finally:
+        store.close()
+    if lease is None:
+        holder = "nobody ever took it"
+    elif lease.released:
+        holder = f"released by {lease.holder} at epoch {lease.epoch}"
+    else:
+        holder = f"{lease.holder} at epoch {lease.epoch}"
+    if args.json:
+        lease_view = None if lease is None else dataclasses.asdict(lease)
+        write(json.dumps({"instances": rows, "lease": lease_view}, indent=2))
+        return 0
+    table = [
+        [r["instance"], r["worker"] or "", ",".join(r["tags"]), r["capacity"], r["queued"],
+         ",".join(r["running"]), r["results"], r["state"]]
+        for r in rows
+    ]  # fmt: skip
+    write(format_table(INSTANCE_HEADERS, table))
+    write(f"scheduler lease: {holder}")
     return 0

@@ -97,8 +97,12 @@ class Proc:
         )
         self.lines: dict[str, list[str]] = {"out": [], "err": []}
         self._cond = threading.Condition()
-        for name, stream in (("out", self.popen.stdout), ("err", self.popen.stderr)):
-            threading.Thread(target=self._read, args=(name, stream), daemon=True).start()
+        self._readers = [
+            threading.Thread(target=self._read, args=(name, stream), daemon=True)
+            for name, stream in (("out", self.popen.stdout), ("err", self.popen.stderr))
+        ]
+        for reader in self._readers:
+            reader.start()
 
     def __repr__(self) -> str:
         return f"Proc({' '.join(self.args[:3])}, pid {self.popen.pid})"
@@ -142,7 +146,11 @@ class Proc:
         self.popen.wait(T)
 
     def wait(self, timeout: float = T) -> int:
-        return self.popen.wait(timeout)
+        """Its exit code, once it exited and all its output was read."""
+        code = self.popen.wait(timeout)
+        for reader in self._readers:
+            reader.join(timeout)
+        return code
 
     def cleanup(self) -> None:
         if self.popen.poll() is None:

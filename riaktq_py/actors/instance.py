@@ -1,9 +1,11 @@
 """Instance actors (SPEC A3): an input queue, an output queue, one task at a time.
 
 The handler runs on the instance's own worker thread, so the actor keeps
-answering ``get``, ``put`` and ``commit`` while a task runs. A task stays at the
-head of the input queue while it runs; its result then waits in the output
-queue, with ``sat`` and ``laf``, until the scheduler commits it.
+answering ``get``, ``put`` and ``commit`` while a task runs; the worker takes
+the next task from the input queue itself, so a busy instance costs no
+message per task. A task stays at the head of the input queue while it runs;
+its result then waits in the output queue, with ``sat`` and ``laf``, until
+the scheduler commits it.
 """
 
 from __future__ import annotations
@@ -71,12 +73,6 @@ class InstanceState:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class _Finished:
-    result: Result
-    run: int
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
 class _Expired:
     run: int
 
@@ -138,6 +134,7 @@ class Instance(pykka.ThreadingActor):
         self._timer: threading.Timer | None = None
         self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"riaktq-{name}")
         self._stopping = threading.Event()
+        self._lock = threading.Lock()
         self._log = get_logger(instance=name)
 
     def on_start(self) -> None:
@@ -152,27 +149,34 @@ class Instance(pykka.ThreadingActor):
             self.handler.close()
 
     # -- the instance's operations -------------------------------------------------
+    # The queues are shared with the worker thread, which takes its next task
+    # itself (no message per task): every access holds ``self._lock``.
 
     def get(self) -> InstanceState:
-        return InstanceState(
-            self.name,
-            self.tags,
-            self.capacity,
-            self._running is not None,
-            tuple(a.key for a in self._inputs),
-            tuple(self._outputs.values()),
-        )
+        with self._lock:
+            return InstanceState(
+                self.name,
+                self.tags,
+                self.capacity,
+                self._running is not None,
+                tuple(a.key for a in self._inputs),
+                tuple(self._outputs.values()),
+            )
 
     def put(self, assignments: Sequence[Assignment]) -> list[str]:
         """Append to the input queue, up to capacity; returns the keys accepted."""
-        accepted = list(assignments[: max(0, self.capacity - len(self._inputs))])
-        self._inputs.extend(accepted)
-        self._start_next()
+        with self._lock:
+            accepted = list(assignments[: max(0, self.capacity - len(self._inputs))])
+            self._inputs.extend(accepted)
+            started = self._next_locked()
+        if started is not None:
+            self._executor.submit(self._work, *started)
         return [a.key for a in accepted]
 
     def commit(self, entries: Sequence[tuple[str, int]]) -> int:
         """Drop committed (key, token) entries from the output queue."""
-        return sum(self._outputs.pop(entry, None) is not None for entry in entries)
+        with self._lock:
+            return sum(self._outputs.pop(entry, None) is not None for entry in entries)
 
     def cancel(self, entries: Sequence[tuple[str, int]]) -> list[str]:
         """Drop canceled (key, token) tasks not started yet; returns their keys.
@@ -181,56 +185,72 @@ class Instance(pykka.ThreadingActor):
         its result arrives as usual and is recorded in the task's history.
         """
         doomed = set(entries)
-        dropped = [
-            a.key for a in self._inputs if (a.key, a.token) in doomed and a is not self._running
-        ]
-        self._inputs = collections.deque(
-            a for a in self._inputs if a.key not in dropped or a is self._running
-        )
-        self._notify_idle()
+        with self._lock:
+            dropped = [
+                a.key for a in self._inputs if (a.key, a.token) in doomed and a is not self._running
+            ]
+            self._inputs = collections.deque(
+                a for a in self._inputs if a.key not in dropped or a is self._running
+            )
+            self._notify_idle_locked()
         return dropped
 
     def idle(self) -> pykka.ThreadingFuture[None]:
         """A future set once the input queue is empty (every result is in the output queue)."""
         future: pykka.ThreadingFuture[None] = pykka.ThreadingFuture()
-        if self._inputs:
-            self._idle_waiters.append(future)
-        else:
-            future.set(None)
+        with self._lock:
+            if self._inputs:
+                self._idle_waiters.append(future)
+                return future
+        future.set(None)
         return future
 
     # -- running ---------------------------------------------------------------------
 
-    def _start_next(self) -> None:
+    def _next_locked(self) -> tuple[Assignment, int] | None:
+        """Mark the head of the input queue running, if nothing runs; returns it."""
         if self._running is not None or not self._inputs or self._stopping.is_set():
-            return
+            return None
         assignment = self._running = self._inputs[0]
         run = self._run_id = next(self._runs)
         self._started_us = self.clock.now_us()
-        self._executor.submit(self._run, assignment, run)
         if assignment.timeout is not None and not isinstance(self.handler, SubprocessHandler):
             self._timer = threading.Timer(assignment.timeout, self._expire, (run,))
             self._timer.daemon = True
             self._timer.start()
+        return assignment, run
 
-    def _run(self, assignment: Assignment, run: int) -> None:
-        result = run_handler(self.handler, self._state, assignment, self.clock, self.max_output)
-        # if the instance stopped meanwhile, the scheduler's rollback re-runs the task
-        with contextlib.suppress(pykka.ActorDeadError):
-            self.actor_ref.tell(_Finished(result, run))
+    def _work(self, assignment: Assignment, run: int) -> None:
+        """The worker thread: run tasks until the input queue is empty."""
+        next_task: tuple[Assignment, int] | None = (assignment, run)
+        while next_task is not None:
+            assignment, run = next_task
+            result = run_handler(self.handler, self._state, assignment, self.clock, self.max_output)
+            with self._lock:
+                if run != self._run_id or self._stopping.is_set():
+                    self._log.warning("late result of an abandoned run ignored", key=assignment.key)
+                    return
+                self._finish_locked(result)
+                next_task = self._next_locked()
+            if self.on_result is not None:
+                self.on_result()
 
     def _expire(self, run: int) -> None:
         with contextlib.suppress(pykka.ActorDeadError):
             self.actor_ref.tell(_Expired(run))
 
     def on_receive(self, message: Any) -> None:
-        if isinstance(message, _Finished):
+        if not isinstance(message, _Expired):
+            return
+        with self._lock:
             if message.run != self._run_id or self._running is None:
-                self._log.warning("late result of an abandoned run ignored", key=message.result.key)
                 return
-            self._complete(message.result)
-        elif isinstance(message, _Expired) and message.run == self._run_id and self._running:
-            self._complete(self._timed_out(self._running))
+            self._finish_locked(self._timed_out(self._running))
+            started = self._next_locked()
+        if started is not None:
+            self._executor.submit(self._work, *started)
+        if self.on_result is not None:
+            self.on_result()
 
     def _timed_out(self, assignment: Assignment) -> Result:
         """Thread mode: the run is abandoned (its thread ends when the handler returns)."""
@@ -246,7 +266,7 @@ class Instance(pykka.ThreadingActor):
             assignment.key, assignment.token, Outcome.FAILED, self._started_us, laf, None, error
         )
 
-    def _complete(self, result: Result) -> None:
+    def _finish_locked(self, result: Result) -> None:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -254,13 +274,9 @@ class Instance(pykka.ThreadingActor):
         self._running = None
         self._run_id = 0
         self._outputs[(result.key, result.token)] = result
-        self._log.debug("result ready", key=result.key, outcome=result.outcome.value)
-        self._start_next()
-        self._notify_idle()
-        if self.on_result is not None:
-            self.on_result()
+        self._notify_idle_locked()
 
-    def _notify_idle(self) -> None:
+    def _notify_idle_locked(self) -> None:
         if not self._inputs:
             waiters, self._idle_waiters = self._idle_waiters, []
             for future in waiters:

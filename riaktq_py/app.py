@@ -261,6 +261,14 @@ class Riaktq(TaskOperations):
         self._scheduler, self._events, self._instances = None, None, []
         self._doorbell = None
         self.engine.events = None
+
+    def close(self) -> None:
+        """Stop, and close the store if this queue opened it (from a URL or path).
+
+        ``stop()`` alone keeps the store open, so tasks can still be read (and
+        the queue started again); a store passed in is the caller's to close.
+        """
+        self.stop()
         if self._owns_store:
             self.store.close()
 

@@ -20,8 +20,9 @@ from riaktq_py.transitions import GRAPH, Transition
 
 def _from_status(transition: str) -> str:
     sources = GRAPH[transition][0] if transition in GRAPH else frozenset()
-    names = sorted(str(s) for s in sources if s is not None)
-    return names[0] if len(names) == 1 else "any"
+    if None in sources:
+        return "any"
+    return "|".join(sorted(str(s) for s in sources))
 
 
 class Engine:

@@ -272,9 +272,13 @@ def test_skipped_occurrences_are_published_and_opened_ones_are_open_events(
         key = occurrence_key("e", T0 + 300 * SECOND)
         opened = events.wait_for(lambda e: isinstance(e, TaskEvent) and e.key == key)
         assert opened.transition == "open" and opened.position > 0  # in the transition log
-        assert [e.key for e in tq.store.events_after(0, 10)] == [key] * len(
-            tq.store.events_after(0, 10)
-        )
+        logged = [(e.transition, e.key) for e in tq.store.events_after(0, 10)]
+        assert logged[:2] == [
+            ("open", key),  # opened, then the run's records (the skip among them) written
+            ("occurrence_skipped", occurrence_key("e", T0 + 60 * SECOND)),
+        ]
+        logged_skip = tq.store.events_after(0, 10)[1]
+        assert logged_skip.task is None and (logged_skip.error or "").startswith("misfire")
 
 
 def test_wait_is_not_disturbed_by_schedule_events(clock: FakeClock) -> None:

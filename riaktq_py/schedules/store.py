@@ -25,7 +25,7 @@ from typing import Any
 
 from riaktq_py.errors import ConfigError, StoreError
 from riaktq_py.schedules.events import Occurrence, OccurrenceOutcome
-from riaktq_py.schedules.model import RecurringSchedule, ScheduleExists
+from riaktq_py.schedules.model import RecurringSchedule, ScheduleExists, occurrence_key
 from riaktq_py.store.base import Store
 from riaktq_py.store.sqlite import SqliteStore
 
@@ -277,6 +277,15 @@ class SqliteScheduleStore(ScheduleStore):
                     for r in records
                 ],
             )  # fmt: skip
+            # skipped occurrences change no task: they go to the transition log as such
+            self.store.append_log(
+                db,
+                [
+                    (r.recorded, "occurrence_skipped", occurrence_key(r.schedule, r.due), r.reason)
+                    for r in records
+                    if r.outcome is OccurrenceOutcome.SKIPPED
+                ],
+            )
             return True
 
     def occurrences(

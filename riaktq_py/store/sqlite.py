@@ -258,6 +258,21 @@ class SqliteStore(Store):
             raise StoreError(f"sqlite store {self.path!r}: apply failed: {exc}") from exc
         return events
 
+    @staticmethod
+    def append_log(db: sqlite3.Connection, entries: Sequence[tuple[int, str, str, str]]) -> None:
+        """Log (at, transition, key, reason) entries that change no task, such as a
+        skipped occurrence of a schedule, inside the caller's write transaction
+        (``with store._write() as db``). They read back as events without a task.
+        """
+        [(last,)] = db.execute(_LAST_POSITION).fetchall()
+        db.executemany(
+            _LOG_INSERT,
+            [
+                (position, at, name, key, None, reason)
+                for position, (at, name, key, reason) in enumerate(entries, start=last + 1)
+            ],
+        )
+
     def get(self, key: str) -> Task | None:
         return self.get_many([key]).get(key)
 

@@ -125,13 +125,36 @@ def test_a_paused_scheduler_is_deposed_and_commits_nothing_when_it_resumes(
     for name in ("w1", "w2"):
         cluster.worker(name, "--instances", "2", "--capacity", "3")
     wait_until(lambda: done(cluster.store) >= 30, "work under way")
-    first.signal(signal.SIGSTOP)  # paused, e.g. by a long GC or a frozen VM
+    pause_outside_a_write(first, cluster.path)  # paused, e.g. by a long GC or a frozen VM
     standby.wait_for("lease acquired", timeout=3 * LEASE)
     first.signal(signal.SIGCONT)
     line = first.wait_for("ticking stopped")
     assert "not renewed in time" in line or "taken over" in line
     wait_until(lambda: done(cluster.store) == len(keys), "every task done")
     assert_done_exactly_once(cluster.store, keys)
+
+
+def pause_outside_a_write(proc: Proc, path: Path) -> None:
+    """SIGSTOP ``proc`` at a moment it does not hold the file's write lock.
+
+    A process paused inside a write transaction keeps SQLite's lock: nobody
+    writes (nor takes the lease over) until it resumes. That is safe but not
+    what this test is about, so such a pause is undone and tried again.
+    """
+    probe = sqlite3.connect(str(path), timeout=0.5, isolation_level=None)
+    try:
+        for _ in range(20):
+            proc.signal(signal.SIGSTOP)
+            try:
+                probe.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError:
+                proc.signal(signal.SIGCONT)
+                continue
+            probe.execute("ROLLBACK")
+            return
+        raise AssertionError(f"{proc} always held the write lock when paused")
+    finally:
+        probe.close()
 
 
 def test_an_unavailable_store_fails_ticks_which_are_logged_and_resume_losing_nothing(

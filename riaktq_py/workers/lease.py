@@ -13,6 +13,10 @@ epoch (see :meth:`~riaktq_py.workers.coordination.Coordination.install_fence`),
 so a deposed scheduler (paused, partitioned, slow clock) cannot commit
 anything. :meth:`Lease.poll` is one step, driven by the caller: unit tests
 drive it with a :class:`~riaktq_py.testing.FakeClock`.
+
+On SQLite, a scheduler paused *inside* a write transaction keeps the file's
+write lock: nobody writes, and no standby takes over, until it resumes (and
+commits a write fenced when it began, before anyone else could act) or dies.
 """
 
 from __future__ import annotations

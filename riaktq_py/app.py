@@ -44,15 +44,7 @@ from riaktq_py.operations import (
     is_final,
 )
 from riaktq_py.runner import SubprocessHandler, handler_path
-from riaktq_py.schedules import (
-    Misfire,
-    Occurrence,
-    Overlap,
-    RecurringSchedule,
-    ScheduleStep,
-    schedule_store_for,
-)
-from riaktq_py.schedules.api import Schedules
+from riaktq_py.schedules.operations import ScheduleOperations
 from riaktq_py.store.base import Store
 from riaktq_py.task import Attempt, Backoff, Task
 
@@ -98,7 +90,7 @@ class _HandlerSpec:
         return SubprocessHandler(self.process_path, self.options)
 
 
-class Riaktq(TaskOperations):
+class Riaktq(TaskOperations, ScheduleOperations):
     """A task queue embedded in this process."""
 
     def __init__(
@@ -358,88 +350,6 @@ class Riaktq(TaskOperations):
         """Delete final tasks and log entries older than the given ages (seconds), in batches."""
         retention = Retention(tasks_older_than, log_older_than, batch_size, max_batches)
         return retention.run(self.store, now_us=self.clock.now_us())
-
-    # -- recurring schedules (riaktq_py.schedules) ----------------------------------
-
-    @property
-    def schedules(self) -> Schedules:
-        """The schedule operations on this queue's store (SQLite tables; created on first use).
-
-        :class:`~riaktq_py.errors.ConfigError` for a store without schedule storage (Riak).
-        """
-        found: Schedules | None = getattr(self, "_schedule_ops", None)
-        if found is None:
-            found = Schedules(
-                schedule_store_for(self.store),
-                self.clock,
-                max_payload=self.max_payload,
-                check_handler=self._handler_defaults,
-            )
-            self._schedule_ops = found
-        return found
-
-    def add_schedule(
-        self,
-        name: str,
-        *,
-        cron: str | None = None,
-        timezone: str = "UTC",
-        interval: int | None = None,
-        handler: str | None = None,
-        tags: Iterable[str] = (),
-        input: Any = None,
-        priority: int = 0,
-        retry: int = 0,
-        misfire: Misfire | str = Misfire.SKIP,
-        catchup: int | None = None,
-        overlap: Overlap | str = Overlap.SKIP,
-        paused: bool = False,
-    ) -> RecurringSchedule:
-        """Store a recurring schedule: ``cron`` (5 fields, read in ``timezone``) or ``interval``.
-
-        Each occurrence opens the task ``sched:<name>:<UTC ISO time>``, exactly once.
-        ``misfire``: skip | latest | all (with ``catchup`` seconds); ``overlap``: skip | allow.
-        """
-        return self.schedules.add(
-            name, cron=cron, timezone=timezone, interval=interval, handler=handler, tags=tags,
-            input=input, priority=priority, retry=retry, misfire=misfire, catchup=catchup,
-            overlap=overlap, paused=paused,
-        )  # fmt: skip
-
-    def get_schedule(self, name: str) -> RecurringSchedule:
-        return self.schedules.get(name)
-
-    def list_schedules(self) -> list[RecurringSchedule]:
-        return self.schedules.list()
-
-    def update_schedule(self, name: str, **changes: Any) -> RecurringSchedule:
-        """Change settings (as :meth:`add_schedule`); a new cron/interval applies from now."""
-        return self.schedules.update(name, **changes)
-
-    def pause_schedule(self, name: str) -> RecurringSchedule:
-        return self.schedules.pause(name)
-
-    def resume_schedule(self, name: str) -> RecurringSchedule:
-        return self.schedules.resume(name)
-
-    def delete_schedule(self, name: str) -> bool:
-        return self.schedules.delete(name)
-
-    def occurrences(
-        self, name: str, *, after: int | None = None, limit: int = 1000
-    ) -> list[Occurrence]:
-        """What happened to each occurrence of a schedule (opened, or skipped and why)."""
-        return self.schedules.occurrences(name, after=after, limit=limit)
-
-    def _start_schedules(self, scheduler: Any) -> None:
-        """Add the ``schedules`` tick step (not for a store without schedule storage)."""
-        try:
-            store = self.schedules.store
-        except ConfigError:
-            return
-        grace = max(60.0, 2 * self.config.interval) if self.config.interval else 60.0
-        step = ScheduleStep(store, grace=grace, defaults=self._handler_defaults)
-        scheduler.add_step(step).get(timeout=CALL_TIMEOUT)
 
     def _require(self, ref: pykka.ActorRef[Any] | None) -> pykka.ActorRef[Any]:
         if ref is None:

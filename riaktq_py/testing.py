@@ -44,6 +44,47 @@ class FakeClock:
             self._now = now_us
 
 
+class Gate:
+    """A handler that holds each task until the test releases its key (or all).
+
+    ``started`` lists the task keys in the order they began; the handler returns
+    its input. Waits are bounded by ``timeout`` so a test never hangs.
+    """
+
+    def __init__(self, timeout: float = 10.0) -> None:
+        self.started: list[str] = []
+        self.timeout = timeout
+        self._released: set[str] = set()
+        self._all = False
+        self._cond = threading.Condition()
+
+    def init(self, options: Any) -> Any:
+        return None
+
+    def handle(self, task_id: str, input: Any, tags: frozenset[str], state: Any) -> Any:
+        with self._cond:
+            self.started.append(task_id)
+            self._cond.notify_all()
+            self._cond.wait_for(lambda: self._all or task_id in self._released, self.timeout)
+        return input
+
+    def release(self, *keys: str) -> None:
+        with self._cond:
+            self._released.update(keys)
+            self._cond.notify_all()
+
+    def release_all(self) -> None:
+        """Let every task through, now and from now on."""
+        with self._cond:
+            self._all = True
+            self._cond.notify_all()
+
+    def wait_started(self, key: str) -> None:
+        with self._cond:
+            if not self._cond.wait_for(lambda: key in self.started, self.timeout):
+                raise TimeoutError(f"task {key!r} did not start within {self.timeout} s")
+
+
 class EventCapture:
     """A subscriber that keeps every event and lets a test wait for one."""
 

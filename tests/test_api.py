@@ -30,6 +30,10 @@ T = 10.0
 def test_every_public_name_is_exported() -> None:
     for name in riaktq_py.__all__:
         assert getattr(riaktq_py, name) is not None, name
+    import riaktq_py.testing as testing
+
+    for helper in ("FakeClock", "EventCapture", "Gate", "run_tick", "drive"):
+        assert callable(getattr(testing, helper)), helper
 
 
 def _queue(store: Any = None, **options: Any) -> Riaktq:

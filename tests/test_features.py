@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 import os
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,37 +23,9 @@ from riaktq_py import (
     TransitionError,
 )
 from riaktq_py.task import Outcome
-from riaktq_py.testing import EventCapture, FakeClock, drive, run_tick
+from riaktq_py.testing import EventCapture, FakeClock, Gate, drive, run_tick
 
 T = 10.0
-
-
-class Gate:
-    """Blocks each task until released; counts what ran."""
-
-    def __init__(self) -> None:
-        self.started: list[str] = []
-        self.cond = threading.Condition()
-        self.released: set[str] = set()
-
-    def init(self, options: Mapping[str, Any]) -> Any:
-        return None
-
-    def handle(self, task_id: str, input: Any, tags: frozenset[str], state: Any) -> Any:
-        with self.cond:
-            self.started.append(task_id)
-            self.cond.notify_all()
-            self.cond.wait_for(lambda: task_id in self.released, T)
-        return input
-
-    def release(self, key: str) -> None:
-        with self.cond:
-            self.released.add(key)
-            self.cond.notify_all()
-
-    def wait_started(self, key: str) -> None:
-        with self.cond:
-            assert self.cond.wait_for(lambda: key in self.started, T)
 
 
 @pytest.fixture

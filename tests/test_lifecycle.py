@@ -6,47 +6,17 @@ than riaktq's 20-row cap, and the same-tick rollback defect (SPEC B3).
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from riaktq_py import Riaktq, Status, Store
 from riaktq_py.task import Outcome
-from riaktq_py.testing import EventCapture, FakeClock, drive, run_tick
+from riaktq_py.testing import EventCapture, FakeClock, Gate, drive, run_tick
 from riaktq_py.transitions import Assign
 
 T = 10.0
-
-
-class Gate:
-    """A handler that blocks each task until the test releases its key."""
-
-    def __init__(self) -> None:
-        self.started: list[str] = []
-        self.cond = threading.Condition()
-        self.released: set[str] = set()
-        self.release_all = False
-
-    def init(self, options: Mapping[str, Any]) -> Any:
-        return None
-
-    def handle(self, task_id: str, input: Any, tags: frozenset[str], state: Any) -> Any:
-        with self.cond:
-            self.started.append(task_id)
-            self.cond.notify_all()
-            self.cond.wait_for(lambda: self.release_all or task_id in self.released, T)
-        return input
-
-    def release(self, key: str) -> None:
-        with self.cond:
-            self.released.add(key)
-            self.cond.notify_all()
-
-    def wait_started(self, key: str) -> None:
-        with self.cond:
-            assert self.cond.wait_for(lambda: key in self.started, T)
 
 
 @pytest.fixture
@@ -115,7 +85,7 @@ def test_reopen_while_in_progress_runs_the_new_input(store: Store, clock: FakeCl
         gate.wait_started("t")
         queue.open("t", "new", handler="slow")  # while it runs
         assert _status(queue, "t") is Status.TODO
-        gate.release_all = True
+        gate.release_all()
         gate.release("t")
         drive(queue)
     task = queue.get("t")
@@ -208,7 +178,7 @@ def test_a_task_assigned_in_a_tick_is_never_rolled_back_in_that_tick(
         again = run_tick(queue)  # still running or queued: held, not lost
         assert (again.assigned, again.rolled_back) == (0, 0)
         assert queue.store.count_by_status()[Status.NEXTUP] == 6
-        gate.release_all = True
+        gate.release_all()
         for i in range(10):
             gate.release(f"t{i}")
         reports = drive(queue)
@@ -218,7 +188,7 @@ def test_a_task_assigned_in_a_tick_is_never_rolled_back_in_that_tick(
 
 def test_priority_then_age_decides_the_order(store: Store, clock: FakeClock) -> None:
     gate = Gate()
-    gate.release_all = True
+    gate.release_all()
     queue = _queue(store, clock)
     queue.add_handler("one", gate)
     for key, priority in [("low-old", 1), ("high-new", 9), ("mid-old", 5), ("low-new", 1)]:

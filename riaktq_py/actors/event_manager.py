@@ -54,6 +54,10 @@ class _Batch:
     events: Sequence[Any]
 
 
+class _Flush:
+    pass
+
+
 class _Remove:
     def __init__(self, number: int) -> None:
         self.number = number
@@ -68,10 +72,13 @@ class EventManager(pykka.ThreadingActor):
         self._numbers = itertools.count(1)
         self._subscribers: dict[int, pykka.ActorRef[Any]] = {}
         self._owned: set[int] = set()
+        self._pending: list[Any] = []
+        self._flush_asked = False
         self._log = get_logger(manager=name)
 
     def subscribe(self, subscriber: Subscriber) -> int:
         """Add a subscriber; returns the number that unsubscribes it."""
+        self._flush()  # what was published before belongs to the earlier subscribers
         number = next(self._numbers)
         if isinstance(subscriber, pykka.ActorRef):
             self._subscribers[number] = subscriber
@@ -84,6 +91,7 @@ class EventManager(pykka.ThreadingActor):
 
     def unsubscribe(self, number: int) -> bool:
         """Remove a subscriber; ``True`` if it was subscribed."""
+        self._flush()
         ref = self._subscribers.pop(number, None)
         if ref is not None and number in self._owned:
             self._owned.discard(number)
@@ -94,9 +102,23 @@ class EventManager(pykka.ThreadingActor):
         return len(self._subscribers)
 
     def publish(self, events: Sequence[Any]) -> None:
-        """Send every event to every subscriber (never raises for a subscriber)."""
-        if not events:
+        """Send every event to every subscriber (never raises for a subscriber).
+
+        Publications that queue up while the manager is busy are sent on as one
+        batch per subscriber (same order), so a burst costs each subscriber one
+        message, not one per publication.
+        """
+        self._pending.extend(events)
+        if self.actor_inbox.empty():
+            self._flush()
+        elif not self._flush_asked:  # flush after what is queued now, at the latest
+            self._flush_asked = True
+            self.actor_ref.tell(_Flush())
+
+    def _flush(self) -> None:
+        if not self._pending:
             return
+        events, self._pending = self._pending, []
         batch = _Batch(tuple(events))
         for number, ref in list(self._subscribers.items()):
             try:
@@ -112,7 +134,11 @@ class EventManager(pykka.ThreadingActor):
     def on_receive(self, message: Any) -> None:
         if isinstance(message, _Remove):
             self.unsubscribe(message.number)
+        elif isinstance(message, _Flush):
+            self._flush_asked = False
+        self._flush()
 
     def on_stop(self) -> None:
+        self._flush()
         for number in list(self._owned):
             self.unsubscribe(number)

@@ -34,7 +34,11 @@ DEFAULT_DEAD_AFTER = 5
 
 
 class RemoteInstance:
-    """An instance in a worker process, reached through its mailbox in the store."""
+    """An instance in a worker process, reached through its mailbox in the store.
+
+    Its calls are store operations, bounded by the store's busy timeout (a
+    write waits at most that long for SQLite's lock) rather than ``timeout``.
+    """
 
     def __init__(
         self,

@@ -7,11 +7,8 @@ same with real processes.
 
 from __future__ import annotations
 
-import threading
-from collections import defaultdict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -25,7 +22,7 @@ from riaktq_py.errors import ConfigError
 from riaktq_py.handlers import EchoHandler, Handler
 from riaktq_py.store.sqlite import SqliteStore
 from riaktq_py.task import Outcome, Status, Task
-from riaktq_py.testing import FakeClock
+from riaktq_py.testing import FakeClock, Gate
 from riaktq_py.transitions import Cancel, Open
 from riaktq_py.workers import (
     FencedSqliteStore,
@@ -40,35 +37,6 @@ from riaktq_py.workers import (
 
 T = 10.0
 DEAD_AFTER = 3  # heartbeat intervals (1 s each here)
-
-
-class Gate:
-    """A handler whose tasks run until the test releases them."""
-
-    def __init__(self) -> None:
-        self.started: list[str] = []
-        self._cond = threading.Condition()
-        self._open: defaultdict[str, threading.Event] = defaultdict(threading.Event)
-
-    def init(self, options: Mapping[str, Any]) -> None:
-        return None
-
-    def handle(self, task_id: str, input: Any, tags: frozenset[str], state: Any) -> Any:
-        with self._cond:
-            self.started.append(task_id)
-            gate = self._open[task_id]
-            self._cond.notify_all()
-        if not gate.wait(T):
-            raise TimeoutError(f"{task_id} was never released")
-        return input
-
-    def wait_started(self, key: str) -> None:
-        with self._cond:
-            assert self._cond.wait_for(lambda: key in self.started, T), f"{key} never started"
-
-    def release(self, key: str) -> None:
-        with self._cond:
-            self._open[key].set()
 
 
 class System:

@@ -46,7 +46,14 @@ from riaktq_py.operations import (
 from riaktq_py.runner import SubprocessHandler, handler_path
 from riaktq_py.schedules.operations import ScheduleOperations
 from riaktq_py.store.base import Store
+from riaktq_py.store.sqlite import SqliteStore
 from riaktq_py.task import Attempt, Backoff, Task
+from riaktq_py.workers._embedded import (
+    CoordinationConfig,
+    InstanceGroup,
+    Membership,
+    coordination_for,
+)
 
 __all__ = ["CALL_TIMEOUT", "HandlerRef", "Riaktq", "is_final"]
 
@@ -105,7 +112,12 @@ class Riaktq(TaskOperations, ScheduleOperations):
         max_payload: int = payload.DEFAULT_MAX_PAYLOAD,
         aging: Aging | None = DEFAULT_AGING,
         seed: int | None = None,
+        coordinate: bool | CoordinationConfig | None = None,
     ) -> None:
+        """``coordinate``: share the store with other processes (one scheduler ticks, every
+        process's instances get work); by default on for a SQLite file store when the queue
+        ticks by itself. See :mod:`riaktq_py.workers._embedded`.
+        """
         self._owns_store = isinstance(store, str)
         self.store: Store = _open_store(store) if isinstance(store, str) else store
         self.clock: Clock = clock or SystemClock()
@@ -122,6 +134,10 @@ class Riaktq(TaskOperations, ScheduleOperations):
         self._instances: list[pykka.ActorRef[Instance]] = []
         self._doorbell: Doorbell | None = None
         self._observing = Observing(self.store, self.clock, interval, CALL_TIMEOUT)
+        ticks_itself = interval is not None or debounce is not None
+        #: how this queue shares its store with other processes, or None
+        self.coordination = coordination_for(self.store, coordinate, ticks_itself=ticks_itself)
+        self._member: Membership | None = None
 
     # -- handlers -------------------------------------------------------------------
 
@@ -220,13 +236,25 @@ class Riaktq(TaskOperations, ScheduleOperations):
         if self._scheduler is not None:
             return self
         self._events = EventManager.start("task-events")
-        self.engine.events = self._events.proxy()
+        events = self._events.proxy()
         self._observing.start()
         steps = [] if self.aging is None else [self.aging]
-        self._scheduler = Scheduler.start(self.engine, (), self.config, steps)
+        member = self._member = self._membership(events)
+        self.engine.events = events if member is None else member.relay
+        self._scheduler = Scheduler.start(
+            self.engine if member is None else member.engine,
+            (),
+            self.config,
+            steps,
+            None if member is None else member.gate,
+        )
         scheduler = self._scheduler.proxy()
         doorbell = self._doorbell = scheduler.doorbell.get(timeout=CALL_TIMEOUT)
         self._start_schedules(scheduler)
+        if member is not None:
+            member.start(scheduler, self._groups())
+            doorbell.ring()
+            return self
         for name, spec in self._handlers.items():
             for number in range(1, spec.instances + 1):
                 instance_name = f"{name}-{number}"
@@ -245,7 +273,31 @@ class Riaktq(TaskOperations, ScheduleOperations):
         doorbell.ring()
         return self
 
+    def _membership(self, events: Any) -> Membership | None:
+        if self.coordination is None:
+            return None
+        assert isinstance(self.store, SqliteStore)
+        timeout = self.config.tick.call_timeout
+        return Membership(self.store, self.clock, self.coordination, events, call_timeout=timeout)
+
+    def _groups(self) -> list[InstanceGroup]:
+        return [
+            InstanceGroup(
+                name,
+                spec.for_instance,
+                spec.instances,
+                spec.capacity,
+                spec.tags,
+                spec.options,
+                self.max_payload,
+            )
+            for name, spec in self._handlers.items()
+        ]
+
     def stop(self) -> None:
+        if self._member is not None:
+            self._member.stop()
+            self._member = None
         self._observing.stop()
         for ref in [self._scheduler, *self._instances, self._events]:
             if ref is not None:
@@ -272,6 +324,8 @@ class Riaktq(TaskOperations, ScheduleOperations):
 
     def wait_idle(self, timeout: float = 30.0) -> None:
         """Block until every local instance has run everything in its input queue."""
+        if self._member is not None:
+            self._member.wait_idle(timeout)
         for ref in self._instances:
             if ref.is_alive():
                 future = ref.proxy().idle().get(timeout=timeout)
@@ -295,12 +349,12 @@ class Riaktq(TaskOperations, ScheduleOperations):
         events = self._require(self._events)
         if from_position is not None or cursor is not None:
             return self._observing.replay(events, subscriber, from_position, cursor)
-        number: int = self.engine.events.subscribe(subscriber).get(timeout=CALL_TIMEOUT)
+        number: int = events.proxy().subscribe(subscriber).get(timeout=CALL_TIMEOUT)
         return number
 
     def unsubscribe(self, number: int) -> bool:
-        self._require(self._events)
-        done: bool = self.engine.events.unsubscribe(number).get(timeout=CALL_TIMEOUT)
+        events = self._require(self._events)
+        done: bool = events.proxy().unsubscribe(number).get(timeout=CALL_TIMEOUT)
         self._observing.drop_replay(number)
         return done
 

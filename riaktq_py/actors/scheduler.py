@@ -6,6 +6,11 @@ thread, so ticks never overlap, a tick requested while one runs is dropped
 Besides the interval timer, :meth:`Scheduler.trigger` (called when a task is
 opened or an instance has a result) asks for a tick after a short debounce;
 a trigger that arrives during a tick makes one more tick run right after it.
+
+An optional ``gate`` says whether this scheduler may tick at all (for example,
+only while it holds the store's scheduler lease): a refused timer or trigger
+tick is skipped, a refused manual :meth:`Scheduler.tick` fails with
+:class:`TickRefused` naming the reason.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import contextlib
 import dataclasses
 import random
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -23,7 +28,7 @@ import pykka
 from riaktq_py.actors.handles import InstanceHandle
 from riaktq_py.actors.tick import Tick, TickConfig, TickReport, TickStep
 from riaktq_py.engine import Engine
-from riaktq_py.errors import ConfigError
+from riaktq_py.errors import ConfigError, RiaktqError
 from riaktq_py.log import get_logger
 
 
@@ -40,6 +45,14 @@ class SchedulerConfig:
             raise ConfigError(f"interval must be > 0 seconds (or None), got {self.interval}")
         if self.debounce is not None and self.debounce < 0:
             raise ConfigError(f"debounce must be >= 0 seconds (or None), got {self.debounce}")
+
+
+#: returns None when a tick may run, else why not
+TickGate = Callable[[], str | None]
+
+
+class TickRefused(RiaktqError):
+    """A manual tick was refused by the scheduler's gate (e.g. it does not hold the lease)."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -90,9 +103,11 @@ class Scheduler(pykka.ThreadingActor):
         instances: Sequence[InstanceHandle] = (),
         config: SchedulerConfig | None = None,
         steps: Sequence[TickStep] = (),
+        gate: TickGate | None = None,
     ) -> None:
         super().__init__()
         self.engine = engine
+        self._gate = gate
         self.config = config or SchedulerConfig()
         self._steps = list(steps)
         self._random = random.Random(self.config.tick.seed)  # retry jitter, across ticks
@@ -182,6 +197,12 @@ class Scheduler(pykka.ThreadingActor):
     def _on_tick(self, message: _Tick) -> None:
         if message.reason == "trigger":
             self._debounce_timer = None
+        refused = None if self._gate is None else self._gate()
+        if refused is not None:
+            if message.future is not None:
+                error = TickRefused(f"tick refused: {refused}")
+                message.future.set_exception((TickRefused, error, None))
+            return
         if self._busy:
             if message.reason == "trigger":
                 self._rerun = True

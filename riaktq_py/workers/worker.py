@@ -50,6 +50,11 @@ class WorkerConfig:
     name: str | None = None
     options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     max_output: int = payload.DEFAULT_MAX_PAYLOAD
+    #: instance names unique to this process (the default ``{host}-{pid}`` prefix):
+    #: a worker declared dead registers them again. ``False`` (names another process
+    #: may take once ours are forgotten): it registers again only if they are free,
+    #: and otherwise stops taking work.
+    unique_names: bool = True
 
     def __post_init__(self) -> None:
         for field in ("instances", "capacity"):
@@ -73,10 +78,14 @@ class Worker:
         config: WorkerConfig | None = None,
         clock: Clock | None = None,
         report: Callable[[str], object] | None = None,
+        *,
+        handler_factory: Callable[[], Handler] | None = None,
     ) -> None:
         self.coordination = coordination
         self.report = report or (lambda line: None)
         self.handler = handler
+        #: makes each instance's handler (default: they all share ``handler``)
+        self.handler_factory = handler_factory
         self.config = config or WorkerConfig()
         self.clock: Clock = clock or SystemClock()
         self.prefix = self.config.name or f"{socket.gethostname()}-{os.getpid()}"
@@ -120,7 +129,7 @@ class Worker:
             for name in self.names:
                 self._refs[name] = Instance.start(
                     name,
-                    self.handler,
+                    self.handler if self.handler_factory is None else self.handler_factory(),
                     clock=self.clock,
                     tags=self.config.tags,
                     capacity=1,
@@ -224,7 +233,12 @@ class Worker:
         if missing and not self._left:
             self._log.warning("instances were declared dead; registering again", names=missing)
             records = [r for r in self.records() if r.name in missing]
-            self.coordination.register(records, replace=True)
+            try:
+                self.coordination.register(records, replace=self.config.unique_names)
+            except ConfigError as exc:  # another process took the names meanwhile
+                self._log.error("instance names taken over; taking no more work", error=str(exc))
+                self.report(f"worker {self.prefix}: {exc}; taking no more work")
+                self._draining = True
 
     # -- threads ----------------------------------------------------------------------------
 

@@ -1,4 +1,11 @@
-"""``riaktq serve``: a scheduler and instances from handler import paths, until a signal."""
+"""``riaktq serve``: a scheduler and instances from handler import paths, until a signal.
+
+On a SQLite file, ``serve`` joins the store's coordination (see
+:mod:`riaktq_py.workers._embedded`): any number of ``serve`` (and ``worker``,
+``scheduler``) processes may share the file; one scheduler ticks, holding the
+lease, and gives work to every process's instances. Each ``serve`` prints
+every transition of the store (from its log), whichever process made it.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +27,8 @@ from riaktq_py.cli.common import (
 from riaktq_py.events import TaskEvent
 from riaktq_py.handlers import load_handler
 from riaktq_py.store.url import open_store
+from riaktq_py.workers import LeaseConfig
+from riaktq_py.workers._embedded import CoordinationConfig, coordination_for
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -57,6 +66,28 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--interval", type=positive_float, default=1.0, help="seconds between ticks (default 1)"
     )
+    parser.add_argument(
+        "--lease",
+        type=positive_float,
+        default=5.0,
+        help="scheduler lease duration in seconds, on a shared SQLite file (default 5)",
+    )
+    parser.add_argument(
+        "--heartbeat", type=positive_float, default=1.0, help="seconds between heartbeats"
+    )
+    parser.add_argument(
+        "--dead-after",
+        type=positive_int,
+        default=5,
+        metavar="N",
+        help="an instance is dead after N of its heartbeat intervals without one (default 5)",
+    )
+    parser.add_argument(
+        "--grace",
+        type=positive_float,
+        default=10.0,
+        help="seconds running tasks get to finish on SIGTERM (default 10)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -64,7 +95,15 @@ def run(args: argparse.Namespace) -> int:
     handlers = [(name, load_handler(path)) for name, path in args.handlers]
     store = open_store(store_url(args))
     try:
-        queue = Riaktq(store, interval=args.interval)
+        coordination = CoordinationConfig(
+            lease=LeaseConfig(duration=args.lease),
+            heartbeat=args.heartbeat,
+            dead_after=args.dead_after,
+            grace=args.grace,
+            report=write,
+        )
+        shared = coordination_for(store, None, ticks_itself=True) is not None
+        queue = Riaktq(store, interval=args.interval, coordinate=coordination if shared else None)
         for name, handler in handlers:
             queue.add_handler(name, handler, instances=args.instances, capacity=args.capacity)
         _serve(queue, args)

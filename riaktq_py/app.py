@@ -46,7 +46,6 @@ from riaktq_py.operations import (
 from riaktq_py.runner import SubprocessHandler, handler_path
 from riaktq_py.schedules.operations import ScheduleOperations
 from riaktq_py.store.base import Store
-from riaktq_py.store.sqlite import SqliteStore
 from riaktq_py.task import Attempt, Backoff, Task
 from riaktq_py.workers._embedded import (
     CoordinationConfig,
@@ -239,7 +238,11 @@ class Riaktq(TaskOperations, ScheduleOperations):
         events = self._events.proxy()
         self._observing.start()
         steps = [] if self.aging is None else [self.aging]
-        member = self._member = self._membership(events)
+        member = self._member = (
+            None
+            if self.coordination is None
+            else Membership(self.store, self.clock, self.coordination, events)
+        )
         self.engine.events = events if member is None else member.relay
         self._scheduler = Scheduler.start(
             self.engine if member is None else member.engine,
@@ -272,13 +275,6 @@ class Riaktq(TaskOperations, ScheduleOperations):
                 scheduler.add_instance(LocalInstance(instance_name, ref)).get(timeout=CALL_TIMEOUT)
         doorbell.ring()
         return self
-
-    def _membership(self, events: Any) -> Membership | None:
-        if self.coordination is None:
-            return None
-        assert isinstance(self.store, SqliteStore)
-        timeout = self.config.tick.call_timeout
-        return Membership(self.store, self.clock, self.coordination, events, call_timeout=timeout)
 
     def _groups(self) -> list[InstanceGroup]:
         return [

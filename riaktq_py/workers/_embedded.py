@@ -123,7 +123,7 @@ class Membership:
 
     def __init__(
         self,
-        store: SqliteStore,
+        store: Store,
         clock: Clock,
         config: CoordinationConfig,
         events: Any,
@@ -131,6 +131,8 @@ class Membership:
         call_timeout: float = 5.0,
         lease_clock: Clock | None = None,
     ) -> None:
+        if not isinstance(store, SqliteStore):
+            raise ConfigError(f"coordination needs a SqliteStore, got {store!r}")
         self.config = config
         self.report = config.report or (lambda line: None)
         self.call_timeout = call_timeout
@@ -198,17 +200,21 @@ class Membership:
     # -- lifecycle ---------------------------------------------------------------------
 
     def start(self, scheduler: Any, groups: Sequence[InstanceGroup]) -> Membership:
-        """Take the lease if it is free, start the workers, then the background threads.
+        """Start the workers, take the lease if it is free, start the background threads.
 
         ``scheduler`` is the queue's Scheduler proxy (its engine is :attr:`engine`).
         """
         self._scheduler = scheduler
         self.relay.start()
-        self._guard("lease", self.lease_step)
+        try:
+            for group in groups:
+                self.workers.append(self._start_worker(group))
+        except BaseException:
+            self.stop()
+            raise
+        self._guard("lease", self.lease_step)  # its first term sees this process's instances
         if not self.leading:
             self.report(f"scheduler {self.node}: standing by for lease {self.lease.name!r}")
-        for group in groups:
-            self.workers.append(self._start_worker(group))
         self._thread = threading.Thread(target=self._run, name="riaktq-member", daemon=True)
         self._thread.start()
         return self

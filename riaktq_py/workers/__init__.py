@@ -6,9 +6,12 @@ Everything meets in the store (no new network server): see
 :mod:`~riaktq_py.workers.worker` for the worker process,
 :mod:`~riaktq_py.workers.remote` for how the scheduler sees remote instances,
 :mod:`~riaktq_py.workers.lease` and :mod:`~riaktq_py.workers.service` for the
-one scheduler that ticks.
+one scheduler that ticks; :mod:`~riaktq_py.workers._embedded` for how an embedded
+:class:`~riaktq_py.Riaktq` (and ``riaktq serve``) joins all of this on a shared
+SQLite file (:class:`CoordinationConfig`).
 """
 
+from riaktq_py.workers._embedded import CoordinationConfig
 from riaktq_py.workers.coordination import (
     SCHEDULER_LEASE,
     Coordination,
@@ -27,6 +30,7 @@ from riaktq_py.workers.worker import Worker, WorkerConfig
 __all__ = [
     "SCHEDULER_LEASE",
     "Coordination",
+    "CoordinationConfig",
     "FencedSqliteStore",
     "InstanceRecord",
     "Lease",

@@ -241,9 +241,12 @@ class Riaktq(TaskOperations, ScheduleOperations):
         member = self._member = (
             None
             if self.coordination is None
-            else Membership(self.store, self.clock, self.coordination, events)
+            else Membership(
+                self.store, self.clock, self.coordination, events, engine_lock=self.engine.lock
+            )
         )
-        self.engine.events = events if member is None else member.relay
+        shared = member is not None and member.config.share_instances
+        self.engine.events = member.relay if member is not None and shared else events
         self._scheduler = Scheduler.start(
             self.engine if member is None else member.engine,
             (),
@@ -256,6 +259,7 @@ class Riaktq(TaskOperations, ScheduleOperations):
         self._start_schedules(scheduler)
         if member is not None:
             member.start(scheduler, self._groups())
+        if shared:
             doorbell.ring()
             return self
         for name, spec in self._handlers.items():

@@ -29,14 +29,20 @@ class Engine:
     """Applies transitions through a store; logs and publishes every one."""
 
     def __init__(
-        self, store: Store, clock: Clock, events: Any | None = None, log_transitions: bool = True
+        self,
+        store: Store,
+        clock: Clock,
+        events: Any | None = None,
+        log_transitions: bool = True,
+        lock: threading.Lock | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
         #: an EventManager proxy (or anything with ``publish(events)``), or None
         self.events: Any = events
         self._log = get_logger(bucket=store.bucket)
-        self._lock = threading.Lock()
+        #: shared by engines of one process that publish to the same subscribers
+        self.lock = lock or threading.Lock()
         #: set False to skip per-transition log lines (and their cost)
         self._log_enabled = log_transitions
 
@@ -44,7 +50,7 @@ class Engine:
         if not transitions:
             return []
         # one lock around apply and publish: subscribers get events in log order
-        with self._lock:
+        with self.lock:
             events = self.store.apply(transitions, at=self.clock.now_us())
             if self.events is not None:
                 publish = self.events.publish

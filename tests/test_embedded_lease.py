@@ -169,7 +169,11 @@ def test_which_queues_coordinate_by_default(path: Path) -> None:
     try:
         assert coordination_for(memory, None, ticks_itself=True) is None
         assert coordination_for(shared, None, ticks_itself=False) is None  # ticked by hand
-        assert coordination_for(shared, None, ticks_itself=True) == CoordinationConfig()
+        # by default only the scheduler is fenced; instances stay on the direct path
+        assert coordination_for(shared, None, ticks_itself=True) == CoordinationConfig(
+            share_instances=False
+        )
+        assert coordination_for(shared, True, ticks_itself=True) == CoordinationConfig()
         assert coordination_for(shared, False, ticks_itself=True) is None
         with pytest.raises(ConfigError, match="needs a SQLite file store"):
             coordination_for(memory, True, ticks_itself=True)
@@ -190,3 +194,36 @@ def test_a_queue_whose_names_are_taken_uses_its_own(path: Path) -> None:
         assert all(n.startswith("q@") for n in names[2:]) and len(set(names)) == 4
     for tq in (one, two):
         tq.store.close()
+
+
+def test_two_default_queues_on_one_file_never_both_tick(path: Path) -> None:
+    """Default embedded queues: the lease fences the scheduler only; the leader's own
+    instances (direct path) run every task, tasks opened by the standby included."""
+    reports = [Reports(), Reports()]
+    queues = []
+    for number in range(2):
+        config = CoordinationConfig(
+            lease=LeaseConfig(duration=1.0), share_instances=False, report=reports[number]
+        )
+        tq = Riaktq(SqliteStore(str(path)), interval=0.2, coordinate=config)
+        tq.add_handler("q", Quiet(), instances=2)
+        queues.append(tq)
+    one, two = queues
+    one.start()
+    reports[0].wait_for("lease acquired")
+    two.start()
+    reports[1].wait_for("standing by")
+    try:
+        with pytest.raises(TickRefused):
+            two.tick(T)
+        keys = [f"t{i}" for i in range(20)]
+        two.open_many([(k, {"sleep": 0.0}) for k in keys], handler="q")
+        finals = [one.wait(k, timeout=T) for k in keys]
+        assert {t.status for t in finals} == {Status.DONE}
+        assert {t.assignee for t in finals} <= {"q-1", "q-2"}
+        assert all(len(t.history) == 1 for t in finals)  # no rollback by a second scheduler
+        assert ticks(two) == 0 and ticks(one) > 0
+    finally:
+        for tq in (two, one):
+            tq.stop()
+            tq.store.close()

@@ -77,6 +77,11 @@ class CoordinationConfig:
     grace: float = 5.0
     #: receives one line per lease change and worker event (``riaktq serve`` prints them)
     report: Callable[[str], object] | None = None
+    #: True: this process's instances are registered workers that any leader feeds (and
+    #: its events come from the log). False (the default for an embedded queue): only
+    #: the scheduler is fenced by the lease; its instances stay on the direct in-process
+    #: path and get work while this process leads (one process: no cost at all)
+    share_instances: bool = True
 
     def __post_init__(self) -> None:
         for field in ("heartbeat", "poll"):
@@ -96,7 +101,7 @@ def coordination_for(
         return None
     shared_file = isinstance(store, SqliteStore) and store.path not in ("", ":memory:")
     if coordinate is None:
-        return CoordinationConfig() if shared_file and ticks_itself else None
+        return CoordinationConfig(share_instances=False) if shared_file and ticks_itself else None
     if not shared_file:
         raise ConfigError(
             f"coordinate needs a SQLite file store, not {store!r}: the lease and the instance"
@@ -130,6 +135,7 @@ class Membership:
         *,
         call_timeout: float = 5.0,
         lease_clock: Clock | None = None,
+        engine_lock: threading.Lock | None = None,
     ) -> None:
         if not isinstance(store, SqliteStore):
             raise ConfigError(f"coordination needs a SqliteStore, got {store!r}")
@@ -147,7 +153,13 @@ class Membership:
         self.registry = SqliteCoordination(store)
         self.relay = LogRelay(store, events, poll=config.poll)
         #: the scheduler's engine: fenced writes; events reach subscribers through the log
-        self.engine = Engine(self.fenced, clock, self.relay)
+        #: (sharing instances) or directly, in order with the API's (``engine_lock``)
+        self.engine = Engine(
+            self.fenced,
+            clock,
+            self.relay if config.share_instances else events,
+            lock=engine_lock,
+        )
         self.clock = clock
         self.workers: list[Worker] = []
         self.fleet: RemoteFleet | None = None
@@ -205,7 +217,10 @@ class Membership:
         ``scheduler`` is the queue's Scheduler proxy (its engine is :attr:`engine`).
         """
         self._scheduler = scheduler
-        self.relay.start()
+        if not self.config.share_instances:
+            groups = ()  # the queue runs its own instances on the direct path
+        else:
+            self.relay.start()
         try:
             for group in groups:
                 self.workers.append(self._start_worker(group))
@@ -260,7 +275,8 @@ class Membership:
             self._end_term("stopping")
         if self.lease.release():
             self.report(f"scheduler {self.node}: lease released")
-        self.relay.stop(self.call_timeout)
+        if self.config.share_instances:
+            self.relay.stop(self.call_timeout)
         self.fenced.close()
 
     def wait_idle(self, timeout: float) -> None:

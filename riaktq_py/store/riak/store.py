@@ -247,8 +247,11 @@ class RiakStore(Store):
             for entry in chunk:
                 found = stored.get(entry.key)
                 if found is None:
-                    stale.append(entry)
-                elif Entry.of(found.task, found.rev) == entry:
+                    # the entry of a task being created is written before the task (a
+                    # reader must not drop it); a deleted task's entry went with it, and
+                    # a crash's leftover is dropped by repair()
+                    continue
+                if Entry.of(found.task, found.rev) == entry:
                     if entry.key not in keys and wanted(found.task):
                         keys.add(entry.key)
                         chosen.append(found.task)

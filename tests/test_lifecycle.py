@@ -93,6 +93,7 @@ def test_reopen_while_in_progress_runs_the_new_input(store: Store, clock: FakeCl
     assert gate.started == ["t", "t"]
     refused = events.wait_for(lambda e: e.transition == "close" and not e.ok)
     assert "expected nextup or canceled, found todo" in refused.error
+    events.wait_for(lambda e: e.transition == "close" and e.ok)
     assert events.transitions("t") == ["open", "assign", "open", "close", "assign", "close"]
 
 
@@ -123,6 +124,7 @@ def test_task_assigned_to_a_missing_instance_is_rolled_back_then_runs(
     assert task is not None and task.status is Status.DONE and task.assignee != "ghost-7"
     assert [a.outcome for a in task.history] == [Outcome.LOST, Outcome.DONE]
     assert "ghost-7" in (task.history[0].error or "")
+    events.wait_for(lambda e: e.transition == "close" and e.key == "t")
     assert events.transitions("t") == ["open", "assign", "rollback", "assign", "close"]
 
 

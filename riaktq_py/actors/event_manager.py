@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -58,6 +60,43 @@ class _Flush:
     pass
 
 
+class _Flusher:
+    """One thread that tells the manager to flush at a given time (no thread per timer)."""
+
+    def __init__(self, manager: pykka.ActorRef[Any]) -> None:
+        self._manager = manager
+        self._cond = threading.Condition()
+        self._due: float | None = None
+        self._stopped = False
+        threading.Thread(target=self._run, name="riaktq-events-flush", daemon=True).start()
+
+    def at(self, due: float) -> None:
+        with self._cond:
+            self._due = due
+            self._cond.notify()
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopped = True
+            self._cond.notify()
+
+    def _run(self) -> None:
+        with self._cond:
+            while not self._stopped:
+                if self._due is None:
+                    self._cond.wait()
+                    continue
+                left = self._due - time.monotonic()
+                if left > 0:
+                    self._cond.wait(left)
+                    continue
+                self._due = None
+                try:
+                    self._manager.tell(_Flush())
+                except pykka.ActorDeadError:
+                    return
+
+
 class _Remove:
     def __init__(self, number: int) -> None:
         self.number = number
@@ -66,9 +105,14 @@ class _Remove:
 class EventManager(pykka.ThreadingActor):
     """Keeps subscribers and gives each every published event, in order."""
 
-    def __init__(self, name: str = "events") -> None:
+    def __init__(self, name: str = "events", window: float = 0.002) -> None:
         super().__init__()
         self.name = name
+        #: under load, publications within this many seconds go out as one batch;
+        #: an idle manager sends at once (no added latency at light load)
+        self.window = window
+        self._last_flush = 0.0
+        self._flusher: _Flusher | None = None
         self._numbers = itertools.count(1)
         self._subscribers: dict[int, pykka.ActorRef[Any]] = {}
         self._owned: set[int] = set()
@@ -99,6 +143,8 @@ class EventManager(pykka.ThreadingActor):
         return ref is not None
 
     def subscribers(self) -> int:
+        """How many subscribers; also a barrier: what was published before is sent on."""
+        self._flush()
         return len(self._subscribers)
 
     def publish(self, events: Sequence[Any]) -> None:
@@ -109,15 +155,22 @@ class EventManager(pykka.ThreadingActor):
         message, not one per publication.
         """
         self._pending.extend(events)
-        if self.actor_inbox.empty():
+        if self._flush_asked:
+            return  # a flush is already on its way
+        due = self._last_flush + self.window
+        if self.actor_inbox.empty() and time.monotonic() >= due:
             self._flush()
-        elif not self._flush_asked:  # flush after what is queued now, at the latest
-            self._flush_asked = True
-            self.actor_ref.tell(_Flush())
+            return
+        self._flush_asked = True
+        if self._flusher is None or not self.actor_inbox.empty():
+            self.actor_ref.tell(_Flush())  # after what is queued now, at the latest
+        else:
+            self._flusher.at(due)
 
     def _flush(self) -> None:
         if not self._pending:
             return
+        self._last_flush = time.monotonic()
         events, self._pending = self._pending, []
         batch = _Batch(tuple(events))
         for number, ref in list(self._subscribers.items()):
@@ -138,7 +191,13 @@ class EventManager(pykka.ThreadingActor):
             self._flush_asked = False
         self._flush()
 
+    def on_start(self) -> None:
+        if self.window > 0:
+            self._flusher = _Flusher(self.actor_ref)
+
     def on_stop(self) -> None:
+        if self._flusher is not None:
+            self._flusher.stop()
         self._flush()
         for number in list(self._owned):
             self.unsubscribe(number)

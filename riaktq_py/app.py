@@ -295,13 +295,15 @@ class Riaktq(TaskOperations, ScheduleOperations):
         ]
 
     def stop(self) -> None:
-        if self._member is not None:
-            self._member.stop()
-            self._member = None
+        member, self._member = self._member, None
+        if member is not None:
+            member.stop()
         self._observing.stop()
         for ref in [self._scheduler, *self._instances, self._events]:
             if ref is not None:
-                ref.stop(timeout=CALL_TIMEOUT)
+                ref.stop(timeout=CALL_TIMEOUT)  # a running tick finishes first
+        if member is not None:
+            member.close()
         self._scheduler, self._events, self._instances = None, None, []
         self._doorbell = None
         self.engine.events = None

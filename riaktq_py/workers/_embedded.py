@@ -277,6 +277,9 @@ class Membership:
             self.report(f"scheduler {self.node}: lease released")
         if self.config.share_instances:
             self.relay.stop(self.call_timeout)
+
+    def close(self) -> None:
+        """Close the scheduler's fenced connection (after its scheduler stopped)."""
         self.fenced.close()
 
     def wait_idle(self, timeout: float) -> None:

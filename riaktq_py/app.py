@@ -31,11 +31,7 @@ from riaktq_py.engine import Engine
 from riaktq_py.errors import ConfigError, RiaktqError, UnknownHandler
 from riaktq_py.handlers import Handler, as_handler
 from riaktq_py.observer.embedded import Observing
-from riaktq_py.observer.history import task_history
-from riaktq_py.observer.observer import ObserverRun
-from riaktq_py.observer.queries import Report, ReportResult
-from riaktq_py.observer.retention import PruneResult, Retention
-from riaktq_py.observer.schedule import Schedule
+from riaktq_py.observer.operations import ObserverOperations
 from riaktq_py.operations import (
     TaskOperations,
     check_int,
@@ -46,7 +42,7 @@ from riaktq_py.operations import (
 from riaktq_py.runner import SubprocessHandler, handler_path
 from riaktq_py.schedules.operations import ScheduleOperations
 from riaktq_py.store.base import Store
-from riaktq_py.task import Attempt, Backoff, Task
+from riaktq_py.task import Backoff, Task
 from riaktq_py.workers._embedded import (
     CoordinationConfig,
     InstanceGroup,
@@ -96,7 +92,7 @@ class _HandlerSpec:
         return SubprocessHandler(self.process_path, self.options)
 
 
-class Riaktq(TaskOperations, ScheduleOperations):
+class Riaktq(TaskOperations, ScheduleOperations, ObserverOperations):
     """A task queue embedded in this process."""
 
     def __init__(
@@ -365,47 +361,6 @@ class Riaktq(TaskOperations, ScheduleOperations):
         future = self._require(self._scheduler).proxy().tick().get(timeout=CALL_TIMEOUT)
         report: TickReport | None = future.get(timeout=timeout)
         return report
-
-    # -- observer, history, retention (riaktq_py.observer) ----------------------------
-
-    def observe(self, name: str, report: Report, schedule: Schedule) -> None:
-        """Run ``report`` (a Query, StatusCounts, WindowStats, Retention...) on ``schedule``.
-
-        Results go to :meth:`subscribe_queries` subscribers, keyed by ``name``.
-        The observer ticks every ``interval`` seconds (by hand: :meth:`observer_tick`).
-        """
-        self._observing.observe(name, report, schedule)
-
-    def subscribe_queries(self, subscriber: Subscriber) -> int:
-        """Receive every observer result from now on; returns an unsubscribe number."""
-        return self._observing.subscribe_queries(subscriber)
-
-    def unsubscribe_queries(self, number: int) -> bool:
-        return self._observing.unsubscribe_queries(number)
-
-    def observer_tick(self, timeout: float = 60.0) -> ObserverRun | None:
-        """Run the due observations now (None if a run was already going)."""
-        return self._observing.tick(timeout)
-
-    def report(self, *names: str) -> list[ReportResult]:
-        """Run the named observations (default: all) now, ignoring their schedules."""
-        return self._observing.report(names)
-
-    def history(self, key: str) -> tuple[Attempt, ...]:
-        """Every attempt of a task (assignee, sat, laf, outcome, out or error), oldest first."""
-        return task_history(self.store, key)
-
-    def prune(
-        self,
-        *,
-        tasks_older_than: float | None = None,
-        log_older_than: float | None = None,
-        batch_size: int = 500,
-        max_batches: int | None = None,
-    ) -> PruneResult:
-        """Delete final tasks and log entries older than the given ages (seconds), in batches."""
-        retention = Retention(tasks_older_than, log_older_than, batch_size, max_batches)
-        return retention.run(self.store, now_us=self.clock.now_us())
 
     def _require(self, ref: pykka.ActorRef[Any] | None) -> pykka.ActorRef[Any]:
         if ref is None:

@@ -22,124 +22,30 @@ import msgpack
 from riaktq_py.errors import ConfigError, StoreError, StoreUnavailable, TransitionError
 from riaktq_py.events import TaskEvent
 from riaktq_py.store.base import Store, TaskQuery
+from riaktq_py.store.sqlite_rows import (
+    _COLUMNS,
+    _LAST_POSITION,
+    _LOG_INSERT,
+    _SCHEMA,
+    _UPSERT,
+    MAX_INDEXED_TAGS,
+    TAG_SEPARATOR,
+    _check_unique,
+    _order,
+    _pack,
+    _row,
+    _subsets,
+    _task,
+    _where,
+    tagkey,
+)
 from riaktq_py.task import (
-    ACTIVE,
     Status,
     Task,
-    decode_backoff,
-    decode_history,
-    encode_backoff,
-    encode_history,
 )
 from riaktq_py.transitions import Transition
 
-TAG_SEPARATOR = "\x1f"
-#: Instances with more tags than this are matched by scanning instead of by index.
-MAX_INDEXED_TAGS = 6
-
-_COLUMNS = (
-    "key, status, priority, retry, tagkey, assignee, input, output, cat, sat, laf,"
-    " attempts, token, error, history, run_at, unique_key, timeout, backoff, aged_at"
-)
-_LAST_POSITION = (
-    "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'log'), 0),"
-    " coalesce((SELECT max(pos) FROM log), 0))"
-)
-_LOG_INSERT = "INSERT INTO log (pos, at, transition, key, task, error) VALUES (?,?,?,?,?,?)"
-_UPSERT = f"INSERT OR REPLACE INTO tasks ({_COLUMNS}) VALUES ({','.join('?' * 20)})"
-
-_SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS tasks (
-        key TEXT PRIMARY KEY, status TEXT NOT NULL, priority INTEGER NOT NULL,
-        retry INTEGER NOT NULL, tagkey TEXT NOT NULL, assignee TEXT, input BLOB NOT NULL,
-        output BLOB, cat INTEGER NOT NULL, sat INTEGER, laf INTEGER,
-        attempts INTEGER NOT NULL, token INTEGER NOT NULL, error TEXT, history BLOB,
-        run_at INTEGER, unique_key TEXT, timeout REAL, backoff BLOB, aged_at INTEGER
-    ) WITHOUT ROWID""",
-    """CREATE INDEX IF NOT EXISTS tasks_active_unique
-        ON tasks (unique_key) WHERE unique_key IS NOT NULL AND status IN ('todo', 'nextup')""",
-    """CREATE INDEX IF NOT EXISTS tasks_todo_waiting
-        ON tasks (coalesce(aged_at, cat)) WHERE status = 'todo'""",
-    """CREATE INDEX IF NOT EXISTS tasks_todo_order
-        ON tasks (priority DESC, cat, key) WHERE status = 'todo'""",
-    """CREATE INDEX IF NOT EXISTS tasks_todo_by_tags
-        ON tasks (tagkey, priority DESC, cat, key) WHERE status = 'todo'""",
-    "CREATE INDEX IF NOT EXISTS tasks_status_key ON tasks (status, key)",
-    "CREATE INDEX IF NOT EXISTS tasks_status_cat ON tasks (status, cat)",
-    """CREATE TABLE IF NOT EXISTS log (
-        pos INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, transition TEXT NOT NULL,
-        key TEXT NOT NULL, task BLOB, error TEXT
-    )""",
-    "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID",
-)
-
-
-def tagkey(tags: frozenset[str]) -> str:
-    """The canonical text of a tag set (sorted, joined by a unit separator)."""
-    return TAG_SEPARATOR.join(sorted(tags))
-
-
-def _row(task: Task) -> tuple[Any, ...]:
-    return (
-        task.key,
-        task.status.value,
-        task.priority,
-        task.retry,
-        tagkey(task.tags),
-        task.assignee,
-        task.input,
-        task.out,
-        task.cat,
-        task.sat,
-        task.laf,
-        task.attempts,
-        task.token,
-        task.error,
-        encode_history(task.history) if task.history else None,
-        task.run_at,
-        task.unique,
-        task.timeout,
-        encode_backoff(task.backoff),
-        task.aged_at,
-    )
-
-
-def _task(row: Sequence[Any]) -> Task:
-    (key, status, priority, retry, tags, assignee, inp, out, cat, sat, laf, attempts, token,
-     error, history, run_at, unique, timeout, backoff, aged_at) = row  # fmt: skip
-    return Task(
-        key=key,
-        status=Status(status),
-        input=bytes(inp),
-        cat=cat,
-        priority=priority,
-        retry=retry,
-        tags=frozenset(tags.split(TAG_SEPARATOR)) if tags else frozenset(),
-        assignee=assignee,
-        out=None if out is None else bytes(out),
-        sat=sat,
-        laf=laf,
-        attempts=attempts,
-        token=token,
-        error=error,
-        history=decode_history(history),
-        run_at=run_at,
-        unique=unique,
-        timeout=timeout,
-        backoff=decode_backoff(None if backoff is None else bytes(backoff)),
-        aged_at=aged_at,
-    )
-
-
-def _subsets(tags: frozenset[str]) -> Iterator[frozenset[str]]:
-    ordered = sorted(tags)
-    for size in range(len(ordered) + 1):
-        for combo in itertools.combinations(ordered, size):
-            yield frozenset(combo)
-
-
-def _order(task: Task) -> tuple[int, int, str]:
-    return (-task.priority, task.cat, task.key)
+__all__ = ["TAG_SEPARATOR", "SqliteStore", "tagkey"]
 
 
 class SqliteStore(Store):
@@ -416,60 +322,3 @@ class SqliteStore(Store):
     def close(self) -> None:
         with self._lock:
             self._db.close()
-
-
-def _check_unique(
-    db: sqlite3.Connection,
-    name: str,
-    task: Task,
-    current: dict[str, Task],
-    writes: dict[str, tuple[Any, ...]],
-) -> None:
-    """Refuse a task whose uniqueness key another active task holds (same transaction)."""
-    if task.status not in ACTIVE:
-        return
-    stored = [
-        key
-        for (key,) in db.execute(
-            "SELECT key FROM tasks WHERE unique_key = ? AND status IN ('todo', 'nextup')"
-            " AND key != ?",
-            (task.unique, task.key),
-        )
-    ]
-    # as this transaction left them: rows written earlier in it win over the table
-    holders = [key for key in stored if key not in writes or current[key].status in ACTIVE]
-    holders += [
-        key
-        for key in writes
-        if key != task.key and current[key].unique == task.unique and current[key].status in ACTIVE
-    ]
-    if holders:
-        raise TransitionError(
-            name, task.key, f"unique key {task.unique!r} free", f"held by {min(holders)!r}"
-        )
-
-
-def _where(query: TaskQuery) -> tuple[str, list[Any]]:
-    clauses = ["1"]
-    params: list[Any] = []
-    for clause, value in (
-        ("status = ?", None if query.status is None else query.status.value),
-        ("cat < ?", query.created_before),
-        ("cat >= ?", query.created_after),
-        ("assignee = ?", query.assignee),
-        ("priority >= ?", query.priority_min),
-        ("priority <= ?", query.priority_max),
-    ):
-        if value is not None:
-            clauses.append(clause)
-            params.append(value)
-    for tag in sorted(query.tags or ()):
-        # tags are stored as a separator-joined sorted list; match one whole element
-        clauses.append("instr(? || tagkey || ?, ?) > 0")
-        params += [TAG_SEPARATOR, TAG_SEPARATOR, f"{TAG_SEPARATOR}{tag}{TAG_SEPARATOR}"]
-    return " AND ".join(clauses), params
-
-
-def _pack(row: tuple[Any, ...]) -> bytes:
-    blob: bytes = msgpack.packb(row, use_bin_type=True)
-    return blob

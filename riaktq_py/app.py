@@ -37,12 +37,11 @@ from riaktq_py.operations import (
     check_int,
     check_name,
     check_seconds,
-    is_final,
 )
 from riaktq_py.runner import SubprocessHandler, handler_path
 from riaktq_py.schedules.operations import ScheduleOperations
 from riaktq_py.store.base import Store
-from riaktq_py.task import Backoff, Task
+from riaktq_py.task import Backoff, Task, is_final
 from riaktq_py.workers._embedded import (
     CoordinationConfig,
     InstanceGroup,

@@ -19,7 +19,7 @@ from riaktq_py.errors import ConfigError, RiaktqError, TaskNotFound, TransitionE
 from riaktq_py.events import TaskEvent
 from riaktq_py.store.base import Store
 from riaktq_py.store.sqlite import TAG_SEPARATOR
-from riaktq_py.task import Backoff, Status, Task
+from riaktq_py.task import Backoff, Status, Task, is_final
 from riaktq_py.transitions import KEEP, Cancel, Open, Retry, Transition, Update
 
 MAX_KEY_LENGTH = 1024
@@ -63,13 +63,6 @@ def to_us(name: str, when: When) -> int:
     if isinstance(when, bool) or not isinstance(when, int | float):
         raise ConfigError(f"{name} must be an aware datetime or µs since the epoch, got {when!r}")
     return int(when)
-
-
-def is_final(task: Task) -> bool:
-    """Done, canceled, or failed with no retries left: the scheduler will not move it again."""
-    return task.status in (Status.DONE, Status.CANCELED) or (
-        task.status is Status.FAILED and task.retry <= 0
-    )
 
 
 class TaskOperations:

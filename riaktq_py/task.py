@@ -198,3 +198,10 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_jsonable(v) for v in value]
     return value
+
+
+def is_final(task: Task) -> bool:
+    """Done, canceled, or failed with no retries left: the scheduler will not move it again."""
+    return task.status in (Status.DONE, Status.CANCELED) or (
+        task.status is Status.FAILED and task.retry <= 0
+    )

@@ -23,24 +23,17 @@ from typing import Any
 from riaktq_py.errors import ConfigError
 from riaktq_py.observer.queries import US, finished_at
 from riaktq_py.store.base import Store, TaskQuery
-from riaktq_py.task import ACTIVE, Status, Task
+from riaktq_py.task import ACTIVE, Status, Task, is_final
 
 #: Statuses retention looks in (failed ones still need retry <= 0).
 FINISHED = tuple(s for s in Status if s not in ACTIVE)
-
-
-def is_prunable(task: Task) -> bool:
-    """Final: not todo or nextup, and not failed with retries left (it will be restarted)."""
-    if task.status in ACTIVE:
-        return False
-    return not (task.status is Status.FAILED and task.retry > 0)
 
 
 def finished_before(cutoff_us: int) -> Callable[[Task], bool]:
     """The deletion check: final and finished before ``cutoff_us``."""
 
     def check(task: Task) -> bool:
-        return is_prunable(task) and finished_at(task) < cutoff_us
+        return is_final(task) and finished_at(task) < cutoff_us
 
     return check
 

@@ -34,6 +34,7 @@ from riaktq_py.observer.embedded import Observing
 from riaktq_py.observer.operations import ObserverOperations
 from riaktq_py.operations import (
     TaskOperations,
+    check_backoff,
     check_int,
     check_name,
     check_seconds,
@@ -193,8 +194,6 @@ class Riaktq(TaskOperations, ScheduleOperations, ObserverOperations):
             raise ConfigError("handlers must be registered before start()")
         if execution not in EXECUTIONS:
             raise ConfigError(f"execution must be 'thread' or 'process', got {execution!r}")
-        if backoff is not None and not isinstance(backoff, Backoff):
-            raise ConfigError(f"backoff must be a riaktq_py.Backoff, got {backoff!r}")
         process_path = handler_path(handler) if execution == "process" else None
         self._handlers[name] = _HandlerSpec(
             SubprocessHandler(process_path)
@@ -205,7 +204,7 @@ class Riaktq(TaskOperations, ScheduleOperations, ObserverOperations):
             frozenset({name, *(check_name("tag", t) for t in tags)}),
             dict(options or {}),
             check_seconds("timeout", timeout),
-            backoff,
+            check_backoff(backoff),
             process_path,
         )
 

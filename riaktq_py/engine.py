@@ -33,7 +33,6 @@ class Engine:
         store: Store,
         clock: Clock,
         events: Any | None = None,
-        log_transitions: bool = True,
         lock: threading.Lock | None = None,
     ) -> None:
         self.store = store
@@ -43,8 +42,6 @@ class Engine:
         self._log = get_logger(bucket=store.bucket)
         #: shared by engines of one process that publish to the same subscribers
         self.lock = lock or threading.Lock()
-        #: set False to skip per-transition log lines (and their cost)
-        self._log_enabled = log_transitions
 
     def apply(self, transitions: Sequence[Transition]) -> list[TaskEvent]:
         if not transitions:
@@ -59,8 +56,6 @@ class Engine:
                     defer(events)
                 else:
                     publish(events)
-        if not self._log_enabled:
-            return events
         for event in events:
             if event.task is not None:
                 self._log.info(

@@ -54,6 +54,12 @@ def check_seconds(name: str, value: object) -> float | None:
     return float(value)
 
 
+def check_backoff(backoff: object) -> Backoff | None:
+    if backoff is not None and not isinstance(backoff, Backoff):
+        raise ConfigError(f"backoff must be a riaktq_py.Backoff, got {backoff!r}")
+    return backoff
+
+
 def to_us(name: str, when: When) -> int:
     """A time as µs since the epoch: an aware datetime, or a number of µs."""
     if isinstance(when, datetime.datetime):
@@ -163,8 +169,7 @@ class TaskOperations:
     ) -> list[TaskEvent]:
         check_int("priority", priority)
         check_int("retry", retry, 0)
-        if backoff is not None and not isinstance(backoff, Backoff):
-            raise ConfigError(f"backoff must be a riaktq_py.Backoff, got {backoff!r}")
+        check_backoff(backoff)
         all_tags = frozenset(check_name("tag", t) for t in tags)
         if handler is not None:
             default_timeout, default_backoff = self._handler_defaults(handler)

@@ -92,10 +92,10 @@ def test_bad_delays_are_named(tq: Riaktq) -> None:
         tq.open("k", 1, run_at=datetime.datetime(2030, 1, 1))
     with pytest.raises(ConfigError, match="delay must be"):
         tq.open("k", 1, delay=-1)
-    with pytest.raises(ConfigError, match="backoff must be a riaktq_py.Backoff"):
+    with pytest.raises(ConfigError, match=r"backoff must be a riaktq_py\.Backoff"):
         tq.open("k", 1, backoff=5)  # type: ignore[arg-type]
-    with pytest.raises(ConfigError, match="backoff must be a riaktq_py.Backoff"):
-        idle = Riaktq(SqliteStore(), interval=None, debounce=None)
+    idle = Riaktq(SqliteStore(), interval=None, debounce=None)
+    with pytest.raises(ConfigError, match=r"backoff must be a riaktq_py\.Backoff"):
         idle.add_handler("h", lambda v: v, backoff={"base": 1})  # type: ignore[arg-type]
 
 

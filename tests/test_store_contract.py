@@ -7,7 +7,7 @@ import itertools
 from riaktq_py import payload
 from riaktq_py.store import Store, TaskQuery
 from riaktq_py.task import Backoff, Outcome, Status
-from riaktq_py.transitions import Age, Assign, Close, Open, Restart, Rollback
+from riaktq_py.transitions import Age, Assign, Cancel, Close, Open, Restart, Rollback
 
 
 def _open(
@@ -305,3 +305,10 @@ def test_nextup_lists_keys_and_assignees_in_pages(store: Store) -> None:
     store.apply([Assign(f"k{i}", f"i{i % 2}") for i in (0, 2, 3)], at=2)
     assert store.nextup(2) == [("k0", "i0"), ("k2", "i0")]
     assert store.nextup(10, after_key="k2") == [("k3", "i1")]
+
+
+def test_canceled_among_gives_key_and_token_of_canceled_tasks_only(store: Store) -> None:
+    store.apply([_open("a"), _open("b"), _open("c")], at=1)
+    store.apply([Assign("a", "i"), Cancel("a"), Cancel("b")], at=2)
+    assert sorted(store.canceled_among(["a", "b", "c", "missing"])) == [("a", 1), ("b", 0)]
+    assert store.canceled_among([]) == []

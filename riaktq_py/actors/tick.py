@@ -25,7 +25,7 @@ from riaktq_py.engine import Engine
 from riaktq_py.errors import ConfigError
 from riaktq_py.events import TaskEvent
 from riaktq_py.log import get_logger
-from riaktq_py.task import Outcome, Status, Task
+from riaktq_py.task import Outcome, Task
 from riaktq_py.transitions import Assign, Close, Restart, Rollback
 
 
@@ -170,12 +170,9 @@ class Tick:
     def tell_canceled(self, states: dict[str, tuple[InstanceHandle, InstanceState]]) -> None:
         """Cooperative cancel: instances drop canceled tasks they have not started."""
         held = {key: name for name, (_, state) in states.items() for key in state.inputs}
-        canceled = [
-            t for t in self.store.get_many(list(held)).values() if t.status is Status.CANCELED
-        ]
         by_instance: dict[str, list[tuple[str, int]]] = defaultdict(list)
-        for task in canceled:
-            by_instance[held[task.key]].append((task.key, task.token))
+        for key, token in self.store.canceled_among(list(held)) if held else ():
+            by_instance[held[key]].append((key, token))
         for name, entries in by_instance.items():
             cancel = getattr(states[name][0], "cancel", None)
             if cancel is None:

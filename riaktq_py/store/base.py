@@ -106,6 +106,14 @@ class Store(abc.ABC):
         query = TaskQuery(status=Status.NEXTUP, limit=limit, after_key=after_key)
         return [(task.key, task.assignee) for task in self.find(query)]
 
+    def canceled_among(self, keys: Sequence[str]) -> list[tuple[str, int]]:
+        """(key, token) of the canceled tasks among ``keys``: what a tick tells instances."""
+        return [
+            (task.key, task.token)
+            for task in self.get_many(keys).values()
+            if task.status is Status.CANCELED
+        ]
+
     def waiting(self, since_before: int, limit: int) -> list[Task]:
         """Up to ``limit`` todo tasks waiting since before ``since_before`` (µs).
 

@@ -249,6 +249,18 @@ class SqliteStore(Store):
         )
         return [(key, assignee) for key, assignee in rows]
 
+    def canceled_among(self, keys: Sequence[str]) -> list[tuple[str, int]]:
+        found: list[tuple[str, int]] = []
+        unique = list(dict.fromkeys(keys))
+        for start in range(0, len(unique), 500):
+            chunk = unique[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            found += self._read(
+                f"SELECT key, token FROM tasks WHERE status = 'canceled' AND key IN ({marks})",
+                chunk,
+            )
+        return [(key, token) for key, token in found]
+
     def waiting(self, since_before: int, limit: int) -> list[Task]:
         rows = self._read(
             f"SELECT {_COLUMNS} FROM tasks WHERE status = 'todo'"

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import pykka
 
+from riaktq_py.actors.alarm import Alarm
 from riaktq_py.log import get_logger
 
 Subscriber = Callable[[Any], object] | pykka.ActorRef[Any]
@@ -60,43 +60,6 @@ class _Flush:
     pass
 
 
-class _Flusher:
-    """One thread that tells the manager to flush at a given time (no thread per timer)."""
-
-    def __init__(self, manager: pykka.ActorRef[Any]) -> None:
-        self._manager = manager
-        self._cond = threading.Condition()
-        self._due: float | None = None
-        self._stopped = False
-        threading.Thread(target=self._run, name="riaktq-events-flush", daemon=True).start()
-
-    def at(self, due: float) -> None:
-        with self._cond:
-            self._due = due
-            self._cond.notify()
-
-    def stop(self) -> None:
-        with self._cond:
-            self._stopped = True
-            self._cond.notify()
-
-    def _run(self) -> None:
-        with self._cond:
-            while not self._stopped:
-                if self._due is None:
-                    self._cond.wait()
-                    continue
-                left = self._due - time.monotonic()
-                if left > 0:
-                    self._cond.wait(left)
-                    continue
-                self._due = None
-                try:
-                    self._manager.tell(_Flush())
-                except pykka.ActorDeadError:
-                    return
-
-
 class _Remove:
     def __init__(self, number: int) -> None:
         self.number = number
@@ -112,7 +75,7 @@ class EventManager(pykka.ThreadingActor):
         #: an idle manager sends at once (no added latency at light load)
         self.window = window
         self._last_flush = 0.0
-        self._flusher: _Flusher | None = None
+        self._alarm: Alarm | None = None
         self._numbers = itertools.count(1)
         self._subscribers: dict[int, pykka.ActorRef[Any]] = {}
         self._owned: set[int] = set()
@@ -162,10 +125,10 @@ class EventManager(pykka.ThreadingActor):
             self._flush()
             return
         self._flush_asked = True
-        if self._flusher is None or not self.actor_inbox.empty():
+        if self._alarm is None or not self.actor_inbox.empty():
             self.actor_ref.tell(_Flush())  # after what is queued now, at the latest
         else:
-            self._flusher.at(due)
+            self._alarm.at(due, _Flush())
 
     def _flush(self) -> None:
         if not self._pending:
@@ -193,11 +156,11 @@ class EventManager(pykka.ThreadingActor):
 
     def on_start(self) -> None:
         if self.window > 0:
-            self._flusher = _Flusher(self.actor_ref)
+            self._alarm = Alarm(self.actor_ref, "riaktq-events-flush")
 
     def on_stop(self) -> None:
-        if self._flusher is not None:
-            self._flusher.stop()
+        if self._alarm is not None:
+            self._alarm.stop()
         self._flush()
         for number in list(self._owned):
             self.unsubscribe(number)

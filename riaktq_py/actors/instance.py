@@ -11,7 +11,6 @@ the scheduler commits it.
 from __future__ import annotations
 
 import collections
-import contextlib
 import dataclasses
 import itertools
 import threading
@@ -22,6 +21,7 @@ from typing import Any
 import pykka
 
 from riaktq_py import payload
+from riaktq_py.actors.alarm import Alarm
 from riaktq_py.clock import Clock
 from riaktq_py.errors import ConfigError, PayloadError
 from riaktq_py.handlers import Handler
@@ -131,7 +131,7 @@ class Instance(pykka.ThreadingActor):
         self._runs = itertools.count(1)
         self._run_id = 0
         self._started_us = 0
-        self._timer: threading.Timer | None = None
+        self._alarm: Alarm | None = None  # task timeouts (thread mode)
         self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"riaktq-{name}")
         self._stopping = threading.Event()
         self._lock = threading.Lock()
@@ -139,12 +139,14 @@ class Instance(pykka.ThreadingActor):
 
     def on_start(self) -> None:
         self._state = self.handler.init(self.options)
+        if not isinstance(self.handler, SubprocessHandler):
+            self._alarm = Alarm(self.actor_ref, f"riaktq-{self.name}-timeout")
 
     def on_stop(self) -> None:
         self._stopping.set()
         self._executor.shutdown(wait=False, cancel_futures=True)
-        if self._timer is not None:
-            self._timer.cancel()
+        if self._alarm is not None:
+            self._alarm.stop()
         if isinstance(self.handler, SubprocessHandler):
             self.handler.close()
 
@@ -214,10 +216,8 @@ class Instance(pykka.ThreadingActor):
         assignment = self._running = self._inputs[0]
         run = self._run_id = next(self._runs)
         self._started_us = self.clock.now_us()
-        if assignment.timeout is not None and not isinstance(self.handler, SubprocessHandler):
-            self._timer = threading.Timer(assignment.timeout, self._expire, (run,))
-            self._timer.daemon = True
-            self._timer.start()
+        if assignment.timeout is not None and self._alarm is not None:
+            self._alarm.after(assignment.timeout, _Expired(run))
         return assignment, run
 
     def _work(self, assignment: Assignment, run: int) -> None:
@@ -234,10 +234,6 @@ class Instance(pykka.ThreadingActor):
                 next_task = self._next_locked()
             if self.on_result is not None:
                 self.on_result()
-
-    def _expire(self, run: int) -> None:
-        with contextlib.suppress(pykka.ActorDeadError):
-            self.actor_ref.tell(_Expired(run))
 
     def on_receive(self, message: Any) -> None:
         if not isinstance(message, _Expired):
@@ -267,9 +263,8 @@ class Instance(pykka.ThreadingActor):
         )
 
     def _finish_locked(self, result: Result) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        if self._alarm is not None:
+            self._alarm.cancel()
         self._inputs.popleft()
         self._running = None
         self._run_id = 0

@@ -25,6 +25,7 @@ from typing import Any
 
 import pykka
 
+from riaktq_py.actors.alarm import Alarm
 from riaktq_py.actors.handles import InstanceHandle
 from riaktq_py.actors.tick import Tick, TickConfig, TickReport, TickStep
 from riaktq_py.engine import Engine
@@ -115,7 +116,8 @@ class Scheduler(pykka.ThreadingActor):
         self._busy = False
         self._rerun = False
         self._waiting: list[pykka.ThreadingFuture[TickReport | None]] = []
-        self._debounce_timer: threading.Timer | None = None
+        self._trigger_pending = False  # a debounced trigger is on its way
+        self._alarm: Alarm | None = None
         self._stopping = threading.Event()
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="riaktq-tick")
         self._log = get_logger(component="scheduler")
@@ -126,14 +128,16 @@ class Scheduler(pykka.ThreadingActor):
     # -- lifecycle -----------------------------------------------------------------
 
     def on_start(self) -> None:
+        if self.config.debounce is not None:
+            self._alarm = Alarm(self.actor_ref, "riaktq-debounce")
         if self.config.interval is not None:
             threading.Thread(target=self._timer, name="riaktq-timer", daemon=True).start()
             self.actor_ref.tell(_Tick("start"))
 
     def on_stop(self) -> None:
         self._stopping.set()
-        if self._debounce_timer is not None:
-            self._debounce_timer.cancel()
+        if self._alarm is not None:
+            self._alarm.stop()
         self._worker.shutdown(wait=True)
 
     def _timer(self) -> None:
@@ -173,15 +177,9 @@ class Scheduler(pykka.ThreadingActor):
         if self._busy:
             self._rerun = True
             return
-        if self._debounce_timer is None:
-            timer = threading.Timer(self.config.debounce, self._fire_trigger)
-            timer.daemon = True
-            self._debounce_timer = timer
-            timer.start()
-
-    def _fire_trigger(self) -> None:
-        with contextlib.suppress(pykka.ActorDeadError):
-            self.actor_ref.tell(_Tick("trigger"))
+        if not self._trigger_pending and self._alarm is not None:
+            self._trigger_pending = True
+            self._alarm.after(self.config.debounce, _Tick("trigger"))
 
     # -- ticks ----------------------------------------------------------------------
 
@@ -196,7 +194,7 @@ class Scheduler(pykka.ThreadingActor):
 
     def _on_tick(self, message: _Tick) -> None:
         if message.reason == "trigger":
-            self._debounce_timer = None
+            self._trigger_pending = False
         refused = None if self._gate is None else self._gate()
         if refused is not None:
             if message.future is not None:

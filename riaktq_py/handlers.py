@@ -71,19 +71,24 @@ def as_handler(obj: object, *, where: str = "handler") -> Handler:
     )
 
 
-def load_handler(path: str) -> Handler:
-    """Import ``module:object`` and make a handler of it."""
+def import_object(path: str, what: str) -> object:
+    """Import ``module:object`` (``object`` may be dotted); ``what`` names it in errors."""
     module_name, sep, attr = path.partition(":")
     if not sep or not module_name or not attr:
-        raise ConfigError(f"handler path {path!r} is not of the form module:object")
+        raise ConfigError(f"{what} {path!r} is not of the form module:object")
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise UnknownHandler(f"handler {path!r}: cannot import {module_name!r}: {exc}") from exc
+        raise UnknownHandler(f"{what} {path!r}: cannot import {module_name!r}: {exc}") from exc
     obj: object = module
     for part in attr.split("."):
         try:
             obj = getattr(obj, part)
         except AttributeError:
-            raise UnknownHandler(f"handler {path!r}: {module_name!r} has no {attr!r}") from None
-    return as_handler(obj, where=f"handler {path!r}")
+            raise UnknownHandler(f"{what} {path!r}: {module_name!r} has no {attr!r}") from None
+    return obj
+
+
+def load_handler(path: str) -> Handler:
+    """Import ``module:object`` and make a handler of it."""
+    return as_handler(import_object(path, "handler"), where=f"handler {path!r}")

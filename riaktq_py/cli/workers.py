@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import importlib
 import inspect
 import json
 import os
@@ -36,8 +35,8 @@ from riaktq_py.cli.common import (
     store_url,
     write,
 )
-from riaktq_py.errors import ConfigError, UnknownHandler
-from riaktq_py.handlers import load_handler
+from riaktq_py.errors import ConfigError
+from riaktq_py.handlers import import_object, load_handler
 from riaktq_py.store.sqlite import SqliteStore
 from riaktq_py.store.url import open_store
 from riaktq_py.workers.coordination import SCHEDULER_LEASE
@@ -157,15 +156,7 @@ def sqlite_path(url: str) -> str:
 
 def load_step(path: str) -> TickStep:
     """Import ``module:object``: a tick step, or a class whose instances are one."""
-    module_name, sep, attr = path.partition(":")
-    if not sep or not module_name or not attr:
-        raise ConfigError(f"tick step {path!r} is not of the form module:object")
-    try:
-        obj: Any = importlib.import_module(module_name)
-        for part in attr.split("."):
-            obj = getattr(obj, part)
-    except (ImportError, AttributeError) as exc:
-        raise UnknownHandler(f"tick step {path!r}: {exc}") from exc
+    obj: Any = import_object(path, "tick step")
     if inspect.isclass(obj):
         obj = obj()
     if not (isinstance(getattr(obj, "name", None), str) and callable(getattr(obj, "run", None))):

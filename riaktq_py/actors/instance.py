@@ -131,7 +131,7 @@ class Instance(pykka.ThreadingActor):
         self._runs = itertools.count(1)
         self._run_id = 0
         self._started_us = 0
-        self._alarm: Alarm | None = None  # task timeouts (thread mode)
+        self._alarm: Alarm | None = None  # task timeouts in thread mode
         self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"riaktq-{name}")
         self._stopping = threading.Event()
         self._lock = threading.Lock()
@@ -139,8 +139,6 @@ class Instance(pykka.ThreadingActor):
 
     def on_start(self) -> None:
         self._state = self.handler.init(self.options)
-        if not isinstance(self.handler, SubprocessHandler):
-            self._alarm = Alarm(self.actor_ref, f"riaktq-{self.name}-timeout")
 
     def on_stop(self) -> None:
         self._stopping.set()
@@ -216,7 +214,9 @@ class Instance(pykka.ThreadingActor):
         assignment = self._running = self._inputs[0]
         run = self._run_id = next(self._runs)
         self._started_us = self.clock.now_us()
-        if assignment.timeout is not None and self._alarm is not None:
+        if assignment.timeout is not None and not isinstance(self.handler, SubprocessHandler):
+            if self._alarm is None:  # made on the first timeout: most instances need none
+                self._alarm = Alarm(self.actor_ref, f"riaktq-{self.name}-timeout")
             self._alarm.after(assignment.timeout, _Expired(run))
         return assignment, run
 

@@ -52,8 +52,13 @@ def test_index_is_sharded_per_status(riak: RiakStore, node: RiakDouble) -> None:
     assert keys == {f"todo/{n}" for n in range(4)}
     sizes = [len(_shard(riak, Status.TODO, k)) for k in ("k0",)]
     assert 0 < sizes[0] < 40
-    assert sum(len(node.maps[("riaktq_task_t", "task.index", k)][(FIELD, pb.SET)].elements)
-               for k in keys) == 40
+    assert (
+        sum(
+            len(node.maps[("riaktq_task_t", "task.index", k)][(FIELD, pb.SET)].elements)
+            for k in keys
+        )
+        == 40
+    )
 
 
 def test_a_failed_task_write_leaves_the_index_usable(riak: RiakStore, node: RiakDouble) -> None:
@@ -70,8 +75,9 @@ def test_a_failed_task_write_leaves_the_index_usable(riak: RiakStore, node: Riak
     assert len(_shard(riak, Status.NEXTUP, "t")) == 1  # in flight (newer rev): kept
     [event] = riak.apply([Assign("t", "j")], at=3)
     assert event.ok and [t.assignee for t in riak.find(TaskQuery(status=Status.NEXTUP))] == ["j"]
-    assert [Entry.decode(Status.NEXTUP, e).assignee
-            for e in _shard(riak, Status.NEXTUP, "t")] == ["j"]
+    assert [Entry.decode(Status.NEXTUP, e).assignee for e in _shard(riak, Status.NEXTUP, "t")] == [
+        "j"
+    ]
     assert _shard(riak, Status.TODO, "t") == frozenset()
 
 
@@ -96,8 +102,10 @@ def test_failed_index_removal_is_repaired(riak: RiakStore, node: RiakDouble) -> 
     """If removing the old entry fails, reads ignore it; repair() removes it for good."""
     riak.apply([_open("t")], at=1)
     node.fail_if = lambda code, request: (
-        code == pb.DT_UPDATE_REQ and request.bucket == b"task.index"
-        and bool(request.op.map_op.updates[0].set_op.removes))
+        code == pb.DT_UPDATE_REQ
+        and request.bucket == b"task.index"
+        and bool(request.op.map_op.updates[0].set_op.removes)
+    )
     with pytest.raises(StoreError):
         riak.apply([Assign("t", "i")], at=2)
     node.fail_if = None
@@ -114,8 +122,9 @@ def test_repair_from_log_reindexes_every_logged_task(riak: RiakStore) -> None:
     shard = riak.index.shard(Status.TODO, "a")
     value = riak.client.fetch(riak.index.bucket, shard)
     assert value is not None
-    riak.client.update(riak.index.bucket, shard, MapOps().discard(FIELD, value.sets[FIELD]),
-                       context=value.context)
+    riak.client.update(
+        riak.index.bucket, shard, MapOps().discard(FIELD, value.sets[FIELD]), context=value.context
+    )
     assert "a" not in [t.key for t in riak.todo(10)]
     assert riak.repair_from_log(0) >= 1
     assert sorted(t.key for t in riak.todo(10)) == ["a", "b"]
@@ -125,7 +134,8 @@ def test_log_steps_over_a_gap_left_by_a_failed_write(riak: RiakStore, node: Riak
     """Positions taken by a crashed writer stay gaps; later events keep increasing positions."""
     riak.apply([_open("a")], at=1)
     node.fail_if = lambda code, request: (
-        code == pb.DT_UPDATE_REQ and request.bucket == b"task.log" and request.key != b"head")
+        code == pb.DT_UPDATE_REQ and request.bucket == b"task.log" and request.key != b"head"
+    )
     with pytest.raises(StoreError):
         riak.apply([_open("b")], at=2)
     node.fail_if = None
@@ -168,8 +178,9 @@ def test_search_queries_use_riaktqs_schema_fields(node: RiakDouble) -> None:
     """todo asks Solr for status_register:todo sorted by priority then cat, in this bucket."""
     node.indexes["riaktq_task"] = "riaktq_task_t"
     store = RiakStore([node.node], search_index="riaktq_task")
-    store.apply([_open("a", cat=2, priority=1), _open("b", cat=1, priority=1),
-                 _open("c", cat=0)], at=1)
+    store.apply(
+        [_open("a", cat=2, priority=1), _open("b", cat=1, priority=1), _open("c", cat=0)], at=1
+    )
     assert [t.key for t in store.todo(10)] == ["b", "a", "c"]
     [(_, search)] = [(c, r) for c, r in node.requests if c == pb.SEARCH_QUERY_REQ]
     assert search.filter == b"_yz_rb:task AND status_register:todo"
@@ -178,13 +189,25 @@ def test_search_queries_use_riaktqs_schema_fields(node: RiakDouble) -> None:
     store.close()
 
 
+def test_search_todo_now_skips_a_delayed_task_before_the_limit(node: RiakDouble) -> None:
+    """With limit 1, a delayed higher-priority task does not hide the due one behind it."""
+    node.indexes["riaktq_task"] = "riaktq_task_t"
+    store = RiakStore([node.node], search_index="riaktq_task")
+    store.apply([_open("late", cat=0, priority=9, run_at=100), _open("due", cat=1)], at=1)
+    assert [t.key for t in store.todo(1, now=50)] == ["due"]
+    assert [t.key for t in store.todo(1, now=100)] == ["late"]
+    store.close()
+
+
 # -- store URLs ------------------------------------------------------------------
 
 
 def test_riak_url_selects_riak_store_with_options(node: RiakDouble) -> None:
     """riak://h:p,h:p/type/bucket?opts builds a RiakStore on those nodes."""
-    store = open_store(f"riak://{node.url_host},127.0.0.1:1/riaktq_task_t/jobs"
-                       "?pool=2&timeout=1.5&shards=8&pr=one&w=2")
+    store = open_store(
+        f"riak://{node.url_host},127.0.0.1:1/riaktq_task_t/jobs"
+        "?pool=2&timeout=1.5&shards=8&pr=one&w=2"
+    )
     assert isinstance(store, RiakStore)
     assert [str(n) for n in store.nodes] == [node.url_host, "127.0.0.1:1"]
     assert (store.bucket_type, store.bucket, store.index.shards) == ("riaktq_task_t", "jobs", 8)
@@ -196,25 +219,32 @@ def test_riak_url_selects_riak_store_with_options(node: RiakDouble) -> None:
 
 def test_sqlite_urls_and_plain_paths(tmp_path: Any) -> None:
     """sqlite:///path, sqlite://:memory: and a plain path select SQLite."""
-    for url in (f"sqlite://{tmp_path}/a.db", "sqlite://:memory:", str(tmp_path / "b.db"),
-                ":memory:"):
+    for url in (
+        f"sqlite://{tmp_path}/a.db",
+        "sqlite://:memory:",
+        str(tmp_path / "b.db"),
+        ":memory:",
+    ):
         store = open_store(url)
         assert isinstance(store, SqliteStore)
         store.close()
 
 
-@pytest.mark.parametrize(("url", "problem"), [
-    ("", "non-empty"),
-    ("redis://x/y", "unknown scheme 'redis'"),
-    ("riak:///t/b", "no host:port"),
-    ("riak://h:8087/onlytype", "/bucket_type/bucket"),
-    ("riak://h:notaport/t/b", "not host:port"),
-    ("riak://h:8087/t/b?pool=0", "pool must be > 0"),
-    ("riak://h:8087/t/b?timeout=soon", "timeout must be a number"),
-    ("riak://h:8087/t/b?colour=red", "unknown riak option"),
-    ("riak://h:8087/t/b?pr=most", "pr must be"),
-    ("sqlite://", "no path"),
-])
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("", "non-empty"),
+        ("redis://x/y", "unknown scheme 'redis'"),
+        ("riak:///t/b", "no host:port"),
+        ("riak://h:8087/onlytype", "/bucket_type/bucket"),
+        ("riak://h:notaport/t/b", "not host:port"),
+        ("riak://h:8087/t/b?pool=0", "pool must be > 0"),
+        ("riak://h:8087/t/b?timeout=soon", "timeout must be a number"),
+        ("riak://h:8087/t/b?colour=red", "unknown riak option"),
+        ("riak://h:8087/t/b?pr=most", "pr must be"),
+        ("sqlite://", "no path"),
+    ],
+)
 def test_bad_urls_name_the_problem(url: str, problem: str) -> None:
     """A bad store URL is a ConfigError that says what is wrong."""
     with pytest.raises(ConfigError, match=problem):

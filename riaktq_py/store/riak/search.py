@@ -49,8 +49,9 @@ def clauses(bucket: str, query: TaskQuery) -> list[str]:
 
 
 class SearchQueries:
-    def __init__(self, client: RiakClient, index: str, bucket: str, fetch_many: FetchMany,
-                 page: int = 200) -> None:
+    def __init__(
+        self, client: RiakClient, index: str, bucket: str, fetch_many: FetchMany, page: int = 200
+    ) -> None:
         self.client = client
         self.index = index
         self.bucket = bucket
@@ -59,12 +60,19 @@ class SearchQueries:
 
     def _keys(self, fq: list[str], sort: str, start: int, rows: int) -> tuple[list[str], int]:
         docs, found = self.client.search(
-            self.index, "*:*", filter=" AND ".join(fq), sort=sort, start=start, rows=rows,
+            self.index,
+            "*:*",
+            filter=" AND ".join(fq),
+            sort=sort,
+            start=start,
+            rows=rows,
             fl=["_yz_rk"],
         )
         return [d["_yz_rk"].decode("utf-8") for d in docs if "_yz_rk" in d], found
 
-    def todo(self, limit: int, tags: frozenset[str] | None) -> list[Task]:
+    def todo(self, limit: int, tags: frozenset[str] | None, now: int | None) -> list[Task]:
+        """Todo tasks in todo order; tags and due time (``run_at``, not in riaktq's
+        schema) are checked on the fetched tasks, before counting toward ``limit``."""
         chosen: list[Task] = []
         fq = clauses(self.bucket, TaskQuery(status=Status.TODO))
         start = 0
@@ -73,8 +81,12 @@ class SearchQueries:
             tasks = self.fetch_many(keys)
             for key in keys:
                 task = tasks.get(key)
-                if task is not None and task.status is Status.TODO and (
-                        tags is None or task.tags <= tags):
+                if (
+                    task is not None
+                    and task.status is Status.TODO
+                    and (tags is None or task.tags <= tags)
+                    and (now is None or task.run_at is None or task.run_at <= now)
+                ):
                     chosen.append(task)
             if len(keys) < self.page:
                 break

@@ -93,10 +93,6 @@ def _entry_matches(query: TaskQuery, e: Entry) -> bool:
     )
 
 
-def _due(task: Task, now: int | None) -> bool:
-    return now is None or task.run_at is None or task.run_at <= now
-
-
 class RiakStore(Store):
     """Tasks on Riak KV. ``nodes``: ``Node``s or ``"host:port"`` strings."""
 
@@ -225,12 +221,7 @@ class RiakStore(Store):
 
     # -- queries ------------------------------------------------------------
 
-    def _verified(
-        self,
-        entries: Sequence[Entry],
-        limit: int,
-        wanted: Callable[[Task], bool] = lambda task: True,
-    ) -> list[Task]:
+    def _verified(self, entries: Sequence[Entry], limit: int) -> list[Task]:
         """The tasks of ``entries`` (in order) whose entry is current; drops stale ones.
 
         Every candidate entry is checked (not only the latest per key), so a
@@ -252,7 +243,7 @@ class RiakStore(Store):
                     # a crash's leftover is dropped by repair()
                     continue
                 if Entry.of(found.task, found.rev) == entry:
-                    if entry.key not in keys and wanted(found.task):
+                    if entry.key not in keys:
                         keys.add(entry.key)
                         chosen.append(found.task)
                 elif found.rev >= entry.rev:
@@ -268,15 +259,16 @@ class RiakStore(Store):
         if limit <= 0:
             return []
         if self.search is not None:
-            tasks = self.search.todo(limit, tags)
-        else:
-            entries = sorted(
-                (e for e in self.index.entries([Status.TODO]) if tags is None or e.tags <= tags),
-                key=Entry.order,
-            )
-            tasks = self._verified(entries, limit, lambda t: _due(t, now))
-        # run_at is not in the index entry: delayed tasks are skipped while verifying
-        return [t for t in tasks if _due(t, now)]
+            return self.search.todo(limit, tags, now)
+        entries = sorted(
+            (
+                e
+                for e in self.index.entries([Status.TODO])
+                if (tags is None or e.tags <= tags) and e.due(now)
+            ),
+            key=Entry.order,
+        )
+        return self._verified(entries, limit)
 
     def find(self, query: TaskQuery) -> list[Task]:
         if query.limit <= 0:

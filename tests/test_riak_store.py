@@ -145,6 +145,21 @@ def test_log_steps_over_a_gap_left_by_a_failed_write(riak: RiakStore, node: Riak
     assert riak.events_after(1, 1)[0].key == "c"
 
 
+def test_a_write_failing_mid_batch_logs_the_tasks_already_written(
+    riak: RiakStore, node: RiakDouble
+) -> None:
+    """One task write of a batch fails: the tasks written before it changed, so their events
+    are in the log; the failed and later ones are neither written nor logged."""
+    node.fail_if = lambda code, request: (
+        code == pb.DT_UPDATE_REQ and request.bucket == b"task" and request.key == b"k3"
+    )
+    with pytest.raises(StoreError, match="update task/k3"):
+        riak.apply([_open(f"k{i}", cat=i) for i in range(5)], at=1)
+    node.fail_if = None
+    assert sorted(riak.get_many([f"k{i}" for i in range(5)])) == ["k0", "k1", "k2"]
+    assert [e.key for e in riak.events_after(0, 10)] == ["k0", "k1", "k2"]
+
+
 def test_log_reader_stops_at_the_committed_position(riak: RiakStore) -> None:
     """Positions handed out but not committed are not read yet (a write in flight)."""
     riak.apply([_open("a")], at=1)

@@ -15,7 +15,9 @@ memory, then writes, in this order: (1) the index entries of the new states,
 (``pw`` = quorum; only the fields that changed), (3) removal of the old
 entries, (4) the log entries. A crash between steps leaves extra index
 entries (verified away on read) but never a task missing from the index;
-a crash before (4) loses those log entries.
+a crash before (4) loses those log entries. A write that fails with an error
+(rather than a crash) still logs the events of the tasks it had written
+before raising.
 
 Why this is safe under Riak's eventual consistency
 --------------------------------------------------
@@ -171,11 +173,23 @@ class RiakStore(Store):
                 current[task.key] = task
                 changed[task.key] = None
                 events.append(TaskEvent(transition.name, self.bucket, task.key, at, task=task))
-            self._write({key: current[key] for key in changed}, stored)
+            written: set[str] = set()
+            try:
+                self._write({key: current[key] for key in changed}, stored, written)
+            except Exception as exc:
+                # the tasks written before the failure changed: their events must be logged
+                if written:
+                    try:
+                        self.log.append([e for e in events if e.key in written])
+                    except Exception as log_exc:
+                        exc.add_note(f"and logging the tasks written before failed: {log_exc}")
+                raise
             positions = self.log.append(events)
         return [dataclasses.replace(e, position=p) for e, p in zip(events, positions, strict=True)]
 
-    def _write(self, tasks: dict[str, Task], stored: dict[str, _Stored]) -> None:
+    def _write(self, tasks: dict[str, Task], stored: dict[str, _Stored], written: set[str]) -> None:
+        """Index, write and unindex ``tasks``; each key whose task map was updated is added
+        to ``written`` as it is (what a caller must log when a later step fails)."""
         revs = {key: (stored[key].rev if key in stored else 0) + 1 for key in tasks}
         if self.search is None:
             self.index.add(Entry.of(task, revs[key]) for key, task in tasks.items())
@@ -188,6 +202,7 @@ class RiakStore(Store):
                 previous_rev=old.rev if old else None,
             )
             self.client.update(self.bucket, key, ops, context=old.context if old else None)
+            written.add(key)
         if self.search is None:
             self.index.remove(
                 Entry.of(stored[key].task, stored[key].rev) for key in tasks if key in stored

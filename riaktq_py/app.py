@@ -230,7 +230,6 @@ class Riaktq(TaskOperations, ScheduleOperations, ObserverOperations):
             return self
         self._events = EventManager.start("task-events")
         events = self._events.proxy()
-        self._observing.start()
         steps = [] if self.aging is None else [self.aging]
         member = self._member = (
             None
@@ -239,6 +238,7 @@ class Riaktq(TaskOperations, ScheduleOperations, ObserverOperations):
                 self.store, self.clock, self.coordination, events, engine_lock=self.engine.lock
             )
         )
+        self._observing.start(None if member is None else member.gate)
         shared = member is not None and member.config.share_instances
         self.engine.events = member.relay if member is not None and shared else events
         self._scheduler = Scheduler.start(

@@ -13,6 +13,7 @@ from typing import Any
 import pykka
 
 from riaktq_py.actors.event_manager import EventManager, Subscriber
+from riaktq_py.actors.scheduler import TickGate
 from riaktq_py.clock import Clock
 from riaktq_py.errors import ConfigError, RiaktqError
 from riaktq_py.observer.observer import Observation, Observer, ObserverRun, run_now
@@ -35,7 +36,8 @@ class Observing:
         self.observer: pykka.ActorRef[Observer] | None = None
         self.replays: dict[int, pykka.ActorRef[Replay]] = {}
 
-    def start(self) -> None:
+    def start(self, gate: TickGate | None = None) -> None:
+        """Start; ``gate`` (the scheduler's) says when the observer may run its reports."""
         self.query_events = EventManager.start("query-events")
         self.observer = Observer.start(
             self.store,
@@ -43,6 +45,7 @@ class Observing:
             self.query_events.proxy(),
             list(self.observations.values()),
             interval=self.interval,
+            gate=gate,
         )
 
     def stop(self) -> None:

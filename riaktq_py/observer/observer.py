@@ -6,7 +6,10 @@ is dropped), and a crashed report is logged and, not being recorded as run,
 is retried at the next tick. Each result is published through the query event
 manager it was given. The last slot served per report is persisted in the
 store (``observer:<name>`` meta), so a restarted observer neither repeats nor
-skips a slot::
+skips a slot. An optional ``gate`` (as the scheduler's) says whether it may run at
+all: in a coordinated queue only the process holding the scheduler lease runs
+reports, so each slot is served once; a refused manual :meth:`Observer.tick`
+fails with :class:`~riaktq_py.actors.scheduler.TickRefused`::
 
     observer = Observer.start(store, clock, query_events.proxy(), [
         Observation("stale", Query(status=Status.TODO, age=3600), Daily("06:00")),
@@ -25,6 +28,7 @@ from typing import Any
 import pykka
 
 from riaktq_py import payload
+from riaktq_py.actors.scheduler import TickGate, TickRefused
 from riaktq_py.clock import Clock
 from riaktq_py.errors import ConfigError
 from riaktq_py.log import get_logger
@@ -149,6 +153,7 @@ class Observer(pykka.ThreadingActor):
         observations: Sequence[Observation] = (),
         *,
         interval: float | None = 60.0,
+        gate: TickGate | None = None,
     ) -> None:
         super().__init__()
         if interval is not None and not interval > 0:
@@ -158,6 +163,7 @@ class Observer(pykka.ThreadingActor):
         #: the query event manager's proxy (anything with ``publish(results)``), or None
         self.events = events
         self.interval = interval
+        self._gate = gate
         self._observations: dict[str, Observation] = {}
         for observation in observations:
             self.observe(observation)
@@ -218,6 +224,12 @@ class Observer(pykka.ThreadingActor):
             self._on_done(message)
 
     def _on_tick(self, message: _Tick) -> None:
+        refused = None if self._gate is None else self._gate()
+        if refused is not None:
+            if message.future is not None:
+                error = TickRefused(f"observer tick refused: {refused}")
+                message.future.set_exception((TickRefused, error, None))
+            return
         if self._busy:
             self._log.info("observer tick dropped: previous run still going", reason=message.reason)
             if message.future is not None:

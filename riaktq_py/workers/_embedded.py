@@ -35,9 +35,12 @@ SQLite: run one scheduler there), and for a queue ticked only by hand
 
 Instance names stay ``{handler}-{n}`` when they are free in the registry (a
 single process looks as before); a process that finds them taken uses
-``{handler}@{node}-{n}``. The observer and retention run in every process
-(reads, and idempotent deletes); the schedules step runs in the leader's tick,
-its occurrence records kept single by their own compare-and-set.
+``{handler}@{node}-{n}``. The observer (retention included, one of its
+reports) runs only while this process holds the lease, behind the scheduler's
+gate: its served slots are shared in the store, so each slot's report runs
+once, in the leader, and only the leader's query subscribers get the results.
+The schedules step runs in the leader's tick, its occurrence records kept
+single by their own compare-and-set.
 """
 
 from __future__ import annotations

@@ -227,7 +227,9 @@ class Instance(pykka.ThreadingActor):
             assignment, run = next_task
             result = run_handler(self.handler, self._state, assignment, self.clock, self.max_output)
             with self._lock:
-                if run != self._run_id or self._stopping.is_set():
+                if self._stopping.is_set():
+                    return  # stopped meanwhile: the scheduler's rollback runs it again
+                if run != self._run_id:
                     self._log.warning("late result of an abandoned run ignored", key=assignment.key)
                     return
                 self._finish_locked(result)

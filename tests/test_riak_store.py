@@ -116,6 +116,25 @@ def test_failed_index_removal_is_repaired(riak: RiakStore, node: RiakDouble) -> 
     assert riak.repair(["t"]) == 0
 
 
+def test_a_key_recreated_after_a_failed_unindexing_outranks_its_old_entry(
+    riak: RiakStore, node: RiakDouble
+) -> None:
+    """delete fails to remove the old entry; the key is opened again: the leftover entry of
+    its earlier life is not taken for a write in flight (counts and todo see the new task)."""
+    riak.apply([_open("t", cat=1)], at=1)
+    riak.apply([Assign("t", "i")], at=2)
+    node.fail_if = _updates_to(b"task.index")
+    with pytest.raises(StoreError):
+        riak.delete("t")
+    node.fail_if = None
+    riak.apply([_open("t", cat=3)], at=3)
+    counts = riak.count_by_status()
+    assert (counts[Status.TODO], counts[Status.NEXTUP]) == (1, 0)
+    assert [t.key for t in riak.todo(10)] == ["t"]
+    assert riak.find(TaskQuery(status=Status.NEXTUP)) == []
+    assert _shard(riak, Status.NEXTUP, "t") == frozenset()  # verified away as stale
+
+
 def test_repair_from_log_reindexes_every_logged_task(riak: RiakStore) -> None:
     """repair_from_log re-adds entries lost from the index (e.g. two writers racing)."""
     riak.apply([_open("a"), _open("b")], at=1)

@@ -23,9 +23,9 @@ field, named after it and written only when not the default: ``attempts``,
 ``token``, ``run_at``, ``aged_at`` (decimal ASCII), ``error``, ``unique``
 (UTF-8), ``timeout`` (decimal float), ``history`` and ``backoff`` (msgpack),
 any later field as msgpack; and ``rev`` (decimal ASCII; the store's write
-counter, which the index uses to tell a stale entry from one whose task
-write is in flight). A map written by riaktq has none of them and reads
-with their defaults.
+revision, increasing per key and at least the write's time, which the index
+uses to tell a stale entry from one whose task write is in flight). A map
+written by riaktq has none of them and reads with their defaults.
 
 Writes are diffs: only registers that changed are set, tags that went are
 removed from the set, and fields that became empty are removed (both need
@@ -49,6 +49,7 @@ from riaktq_py.task import Status, Task, decode_history, encode_history
 
 def _unpack(raw: bytes) -> Any:
     return msgpack.unpackb(raw, raw=False)
+
 
 #: riaktq's registers, in the order riaktq's ``new_dt`` writes them, then the rest.
 RIAKTQ_REGISTERS = ("status", "priority", "retry", "cat", "in", "assignee", "out", "sat", "laf")
@@ -83,9 +84,19 @@ _CODECS: dict[str, tuple[Callable[[Any], bytes], Callable[[bytes], Any]]] = {
     "backoff": (_pack, lambda raw: _task_module.Backoff.from_wire(msgpack.unpackb(raw))),
 }
 #: Task attributes stored under riaktq's fields (attribute -> map field).
-_RIAKTQ_ATTRS = {"status": "status", "priority": "priority", "retry": "retry", "cat": "cat",
-                 "input": "in", "assignee": "assignee", "out": "out", "sat": "sat", "laf": "laf",
-                 "tags": TAGS, "key": ""}
+_RIAKTQ_ATTRS = {
+    "status": "status",
+    "priority": "priority",
+    "retry": "retry",
+    "cat": "cat",
+    "input": "in",
+    "assignee": "assignee",
+    "out": "out",
+    "sat": "sat",
+    "laf": "laf",
+    "tags": TAGS,
+    "key": "",
+}
 
 
 def _extras() -> list[dataclasses.Field[Any]]:
@@ -127,7 +138,10 @@ def _default(f: dataclasses.Field[Any]) -> Any:
 
 
 def encode(
-    task: Task, *, rev: int | None = None, previous: Task | None = None,
+    task: Task,
+    *,
+    rev: int | None = None,
+    previous: Task | None = None,
     previous_rev: int | None = None,
 ) -> MapOps:
     """The map operations that turn ``previous`` (or nothing) into ``task``."""

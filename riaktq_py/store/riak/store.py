@@ -175,7 +175,7 @@ class RiakStore(Store):
                 events.append(TaskEvent(transition.name, self.bucket, task.key, at, task=task))
             written: set[str] = set()
             try:
-                self._write({key: current[key] for key in changed}, stored, written)
+                self._write({key: current[key] for key in changed}, stored, written, at)
             except Exception as exc:
                 # the tasks written before the failure changed: their events must be logged
                 if written:
@@ -187,10 +187,17 @@ class RiakStore(Store):
             positions = self.log.append(events)
         return [dataclasses.replace(e, position=p) for e, p in zip(events, positions, strict=True)]
 
-    def _write(self, tasks: dict[str, Task], stored: dict[str, _Stored], written: set[str]) -> None:
+    def _write(
+        self, tasks: dict[str, Task], stored: dict[str, _Stored], written: set[str], at: int
+    ) -> None:
         """Index, write and unindex ``tasks``; each key whose task map was updated is added
-        to ``written`` as it is (what a caller must log when a later step fails)."""
-        revs = {key: (stored[key].rev if key in stored else 0) + 1 for key in tasks}
+        to ``written`` as it is (what a caller must log when a later step fails).
+
+        A write's rev is ``max(old rev + 1, at)``: increasing per key, and a key re-created
+        after a delete (rev unknown) still outranks entries of its earlier life that a
+        failed removal left behind.
+        """
+        revs = {key: max((stored[key].rev if key in stored else 0) + 1, at) for key in tasks}
         if self.search is None:
             self.index.add(Entry.of(task, revs[key]) for key, task in tasks.items())
         for key, task in tasks.items():

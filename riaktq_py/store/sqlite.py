@@ -48,6 +48,10 @@ from riaktq_py.transitions import Transition
 __all__ = ["TAG_SEPARATOR", "SqliteStore", "tagkey"]
 
 
+_DUE = "(run_at IS NULL OR run_at <= ?)"
+_NEVER = 2**62  # "due" bound when the caller gives no time: every task
+
+
 class SqliteStore(Store):
     """Tasks in one SQLite database. ``path`` is a file, or ``":memory:"``."""
 
@@ -194,28 +198,32 @@ class SqliteStore(Store):
     ) -> list[Task]:
         if limit <= 0:
             return []
-        due = "" if now is None else f" AND (run_at IS NULL OR run_at <= {int(now)})"
-        base = f"SELECT {_COLUMNS} FROM tasks WHERE status = 'todo'{due}"
+        # one statement text whatever ``now`` is, so SQLite's statement cache serves it
+        due = _NEVER if now is None else now
+        base = f"SELECT {_COLUMNS} FROM tasks WHERE status = 'todo' AND {_DUE}"
         order = " ORDER BY priority DESC, cat, key LIMIT ?"
         if tags is None:
-            return [_task(r) for r in self._read(base + order, (limit,))]
+            return [_task(r) for r in self._read(base + order, (due, limit))]
         if len(tags) > MAX_INDEXED_TAGS:
             return self._todo_scan(limit, tags, due)
         per_subset = [
-            [_task(r) for r in self._read(base + " AND tagkey = ?" + order, (tagkey(s), limit))]
+            [
+                _task(r)
+                for r in self._read(base + " AND tagkey = ?" + order, (due, tagkey(s), limit))
+            ]
             for s in _subsets(tags)
         ]
         return list(itertools.islice(heapq.merge(*per_subset, key=_order), limit))
 
-    def _todo_scan(self, limit: int, tags: frozenset[str], due: str) -> list[Task]:
+    def _todo_scan(self, limit: int, tags: frozenset[str], due: int) -> list[Task]:
         chosen: list[Task] = []
         offset = 0
         page = max(limit, 256)
         while len(chosen) < limit:
             rows = self._read(
-                f"SELECT {_COLUMNS} FROM tasks WHERE status = 'todo'{due}"
+                f"SELECT {_COLUMNS} FROM tasks WHERE status = 'todo' AND {_DUE}"
                 " ORDER BY priority DESC, cat, key LIMIT ? OFFSET ?",
-                (page, offset),
+                (due, page, offset),
             )
             chosen.extend(t for t in map(_task, rows) if t.tags <= tags)
             if len(rows) < page:

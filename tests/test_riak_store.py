@@ -205,6 +205,21 @@ def test_todo_now_skips_tasks_not_yet_due(riak: RiakStore) -> None:
     assert [t.key for t in riak.todo(10, now=100)] == ["a", "later"]
 
 
+def test_unique_and_waiting_read_the_index_not_every_task(
+    riak: RiakStore, node: RiakDouble
+) -> None:
+    """active_with_unique and waiting filter the index entries, then fetch only candidates."""
+    riak.apply([_open(f"k{i:03}", cat=i, unique=f"u{i}") for i in range(200)], at=1)
+    node.requests.clear()
+    assert riak.active_with_unique("nope") is None
+    assert len(node.requests) == 2 * riak.index.shards  # the todo and nextup shards only
+    holder = riak.active_with_unique("u7")
+    assert holder is not None and holder.key == "k007"
+    node.requests.clear()
+    assert [t.key for t in riak.waiting(1000, 3)] == ["k000", "k001", "k002"]
+    assert len(node.requests) < 100
+
+
 # -- search (Yokozuna) ---------------------------------------------------------
 
 

@@ -292,6 +292,33 @@ class RiakStore(Store):
         )
         return self._verified(entries, limit)
 
+    def active_with_unique(self, unique: str) -> Task | None:
+        """From the todo and nextup entries (they carry ``unique``); todo first, by key."""
+        if self.search is not None:
+            return super().active_with_unique(unique)
+        entries = sorted(
+            (e for e in self.index.entries([Status.TODO, Status.NEXTUP]) if e.unique == unique),
+            key=lambda e: (e.status is not Status.TODO, e.key),
+        )
+        found = self._verified(entries, 1)
+        return found[0] if found else None
+
+    def waiting(self, since_before: int, limit: int) -> list[Task]:
+        """From the todo entries (they carry ``cat`` and ``aged_at``); oldest first."""
+        if self.search is not None:
+            return super().waiting(since_before, limit)
+        if limit <= 0:
+            return []
+        entries = sorted(
+            (
+                e
+                for e in self.index.entries([Status.TODO])
+                if e.cat < since_before and e.waiting_since() < since_before
+            ),
+            key=lambda e: (e.waiting_since(), e.key),
+        )
+        return self._verified(entries, limit)
+
     def find(self, query: TaskQuery) -> list[Task]:
         if query.limit <= 0:
             return []

@@ -177,8 +177,8 @@ class Task:
             "retry": self.retry,
             "tags": sorted(self.tags),
             "assignee": self.assignee,
-            "in": _jsonable(self.input_value),
-            "out": _jsonable(self.output_value),
+            "in": jsonable(self.input_value),
+            "out": jsonable(self.output_value),
             "cat": self.cat,
             "sat": self.sat,
             "laf": self.laf,
@@ -190,13 +190,14 @@ class Task:
         }
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+    """``value`` with bytes as hex and map keys as text, so ``json.dumps`` takes it."""
     if isinstance(value, bytes):
         return value.hex()
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     return value
 
 

@@ -81,3 +81,17 @@ def test_riaktq_history_after_a_failed_attempt_and_a_retry(store: Store) -> None
     assert history[0].sat < history[1].sat
     with pytest.raises(TaskNotFound):
         tq.history("nope")
+
+
+def test_the_cli_task_view_shows_an_undecodable_attempt_output_as_hex(store: Store) -> None:
+    from riaktq_py.cli.common import task_dict
+
+    store.apply([Open("t", payload.encode(1), cat=1, retry=1)], at=1)
+    store.apply([Assign("t", "w1")], at=2)
+    store.apply([Close("t", "w1", 1, Outcome.DONE, sat=3, laf=1, out=b"\xc1")], at=4)
+    store.apply([Open("t", payload.encode(2), cat=5)], at=5)  # run again
+    task = store.get("t")
+    assert task is not None and task.out is None
+    view = task_dict(task)
+    assert [a["out"] for a in view["history"]] == ["c1"]
+    assert view["history"][0]["token"] == 1 and view["out"] is None

@@ -12,9 +12,11 @@ from typing import Any, TextIO
 
 import structlog
 
-from riaktq_py import payload
+from riaktq_py.errors import TaskNotFound
 from riaktq_py.events import TaskEvent
-from riaktq_py.task import Attempt, Status, Task
+from riaktq_py.observer.history import attempt_summary
+from riaktq_py.store.url import open_store
+from riaktq_py.task import Status, Task, jsonable
 
 DEFAULT_STORE = "riaktq.db"
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -92,37 +94,21 @@ def positive_float(text: str) -> float:
 # -- task views -----------------------------------------------------------------------
 
 
-def _jsonable(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=_bytes_hex))
-
-
-def _bytes_hex(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return value.hex()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-def attempt_dict(task: Task, attempt: Attempt) -> dict[str, Any]:
-    out = None
-    if attempt.out is not None:
-        out = payload.decode(attempt.out, what=f"attempt {attempt.number} of {task.key!r}")
-    return {
-        "number": attempt.number,
-        "assignee": attempt.assignee,
-        "outcome": attempt.outcome.value,
-        "sat": attempt.sat,
-        "laf": attempt.laf,
-        "out": _jsonable(out),
-        "error": attempt.error,
-    }
+def get_task(args: argparse.Namespace) -> Task:
+    """The task ``args.key`` in the ``--store`` (opened and closed here); TaskNotFound if none."""
+    store = open_store(store_url(args))
+    try:
+        task = store.get(args.key)
+    finally:
+        store.close()
+    if task is None:
+        raise TaskNotFound(f"no task {args.key!r} in {store_url(args)}")
+    return task
 
 
 def task_dict(task: Task) -> dict[str, Any]:
     """The task as JSON: its summary plus the attempt history."""
-    return {
-        **_jsonable(task.summary()),
-        "history": [attempt_dict(task, a) for a in task.history],
-    }
+    return {**task.summary(), "history": [attempt_summary(a) for a in task.history]}
 
 
 def result_text(task: Task) -> str:
@@ -130,7 +116,7 @@ def result_text(task: Task) -> str:
     if task.status is Status.FAILED:
         return task.error or ""
     if task.status is Status.DONE:
-        return json.dumps(_jsonable(task.output_value))
+        return json.dumps(jsonable(task.output_value))
     return ""
 
 

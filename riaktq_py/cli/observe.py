@@ -13,14 +13,21 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from riaktq_py.cli.common import format_table, laf_text, positive_float, positive_int, store_url
+from riaktq_py.cli.common import (
+    format_table,
+    get_task,
+    laf_text,
+    positive_float,
+    positive_int,
+    store_url,
+)
 from riaktq_py.cli.common import write as write_line
 from riaktq_py.clock import SystemClock
-from riaktq_py.errors import ConfigError, TaskNotFound
+from riaktq_py.errors import ConfigError
 from riaktq_py.events import TaskEvent
 from riaktq_py.observer.config import observations_from_config
 from riaktq_py.observer.health import ScheduleHealth, ScheduleHealthResult
-from riaktq_py.observer.history import attempt_summary, jsonable
+from riaktq_py.observer.history import attempt_summary
 from riaktq_py.observer.observer import Observation, run_now
 from riaktq_py.observer.queries import (
     Query,
@@ -36,7 +43,7 @@ from riaktq_py.observer.schedule import Interval
 from riaktq_py.schedules.store import schedule_store_for
 from riaktq_py.store.base import Store
 from riaktq_py.store.url import open_store
-from riaktq_py.task import Status
+from riaktq_py.task import Status, jsonable
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -244,13 +251,7 @@ def run_events(args: argparse.Namespace) -> int:
 
 
 def run_history(args: argparse.Namespace) -> int:
-    store = open_store(store_url(args))
-    try:
-        task = store.get(args.key)
-    finally:
-        store.close()
-    if task is None:
-        raise TaskNotFound(f"no task {args.key!r} in {store_url(args)}")
+    task = get_task(args)
     attempts = [attempt_summary(a) for a in task.history]
     if args.json:
         info = {"key": task.key, "status": task.status.value, "attempts": attempts}

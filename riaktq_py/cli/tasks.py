@@ -12,6 +12,7 @@ from riaktq_py.cli.common import (
     TASK_HEADERS,
     comma_list,
     format_table,
+    get_task,
     json_value,
     laf_text,
     positive_int,
@@ -19,7 +20,6 @@ from riaktq_py.cli.common import (
     task_dict,
     task_row,
 )
-from riaktq_py.errors import TaskNotFound
 from riaktq_py.store.base import TaskQuery
 from riaktq_py.store.url import open_store
 from riaktq_py.task import Status, Task
@@ -97,13 +97,7 @@ def run_open(args: argparse.Namespace) -> int:
 
 
 def run_get(args: argparse.Namespace) -> int:
-    store = open_store(store_url(args))
-    try:
-        task = store.get(args.key)
-    finally:
-        store.close()
-    if task is None:
-        raise TaskNotFound(f"no task {args.key!r} in {store_url(args)}")
+    task = get_task(args)
     if args.json:
         _print_json(task_dict(task))
     else:

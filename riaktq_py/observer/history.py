@@ -12,7 +12,7 @@ from typing import Any
 from riaktq_py import payload
 from riaktq_py.errors import TaskNotFound, UndecodablePayload
 from riaktq_py.store.base import Store
-from riaktq_py.task import Attempt
+from riaktq_py.task import Attempt, jsonable
 
 
 def task_history(store: Store, key: str) -> tuple[Attempt, ...]:
@@ -41,14 +41,3 @@ def attempt_summary(attempt: Attempt) -> dict[str, Any]:
         "out": jsonable(out),
         "error": attempt.error,
     }
-
-
-def jsonable(value: Any) -> Any:
-    """``value`` with bytes as hex and map keys as text, so ``json.dumps`` takes it."""
-    if isinstance(value, bytes):
-        return value.hex()
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    return value

@@ -36,6 +36,7 @@ from croniter import CroniterBadDateError, CroniterError, croniter
 
 from riaktq_py import payload
 from riaktq_py.errors import ConfigError, PayloadError, RiaktqError
+from riaktq_py.task import jsonable
 
 #: names: letters, digits and ``_ . - /``; they go into task keys
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-/]{0,199}")
@@ -322,7 +323,7 @@ class RecurringSchedule:
     def summary(self) -> dict[str, Any]:
         """A JSON-friendly view, for the CLI."""
         view = self.definition()
-        view["input"] = _jsonable(self.input_value)
+        view["input"] = jsonable(self.input_value)
         view.update(
             name=self.name,
             created=self.created,
@@ -332,16 +333,6 @@ class RecurringSchedule:
             resumed_at=self.resumed_at,
         )
         return view
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return value.hex()
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    return value
 
 
 def occurrence_key(name: str, due_us: int) -> str:

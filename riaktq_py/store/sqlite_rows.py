@@ -48,8 +48,9 @@ _SCHEMA = (
         ON tasks (unique_key) WHERE unique_key IS NOT NULL AND status IN ('todo', 'nextup')""",
     """CREATE INDEX IF NOT EXISTS tasks_todo_waiting
         ON tasks (coalesce(aged_at, cat)) WHERE status = 'todo'""",
-    """CREATE INDEX IF NOT EXISTS tasks_todo_order
-        ON tasks (priority DESC, cat, key) WHERE status = 'todo'""",
+    # the scheduler always asks by tags (tasks_todo_by_tags): an untagged order index
+    # only cost every write (SQLite's planner did not even use it)
+    "DROP INDEX IF EXISTS tasks_todo_order",
     """CREATE INDEX IF NOT EXISTS tasks_todo_by_tags
         ON tasks (tagkey, priority DESC, cat, key) WHERE status = 'todo'""",
     "CREATE INDEX IF NOT EXISTS tasks_status_key ON tasks (status, key)",

@@ -205,6 +205,16 @@ def test_todo_now_skips_tasks_not_yet_due(riak: RiakStore) -> None:
     assert [t.key for t in riak.todo(10, now=100)] == ["a", "later"]
 
 
+def test_verifying_fetches_no_more_tasks_than_the_limit_needs(
+    riak: RiakStore, node: RiakDouble
+) -> None:
+    """todo(1) over many entries reads the shards and fetches one task, not a whole chunk."""
+    riak.apply([_open(f"k{i:03}", cat=i) for i in range(100)], at=1)
+    node.requests.clear()
+    assert [t.key for t in riak.todo(1)] == ["k000"]
+    assert len(node.requests) == riak.index.shards + 1
+
+
 def test_unique_and_waiting_read_the_index_not_every_task(
     riak: RiakStore, node: RiakDouble
 ) -> None:

@@ -251,10 +251,11 @@ class RiakStore(Store):
         """
         chosen: list[Task] = []
         keys: set[str] = set()
-        for start in range(0, len(entries), VERIFY_CHUNK):
-            if len(chosen) >= limit:
-                break
-            chunk = entries[start : start + VERIFY_CHUNK]
+        start = 0
+        while start < len(entries) and len(chosen) < limit:
+            # no more entries than tasks still wanted: a limit-1 query fetches one task
+            chunk = entries[start : start + min(VERIFY_CHUNK, limit - len(chosen))]
+            start += len(chunk)
             stored = self._fetch(e.key for e in chunk)
             stale = []
             for entry in chunk:

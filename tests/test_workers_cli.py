@@ -6,11 +6,13 @@ Running them is tested with real processes in tests/test_faults*.py.
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 
 import pytest
 
 from riaktq_py.cli import main
+from riaktq_py.cli.signals import stop_on_signals
 from riaktq_py.cli.workers import INSTANCE_HEADERS
 from riaktq_py.handlers import EchoHandler
 from riaktq_py.store.sqlite import SqliteStore
@@ -101,3 +103,13 @@ def test_instances_lists_the_registry_and_the_lease_holder(
     finally:
         worker.stop()
         store.close()
+
+
+def test_the_first_signal_sets_the_event_and_the_handlers_come_back() -> None:
+    before = signal.getsignal(signal.SIGTERM)
+    with stop_on_signals() as stop:
+        assert not stop.is_set()
+        signal.raise_signal(signal.SIGTERM)
+        assert stop.is_set()
+        signal.raise_signal(signal.SIGTERM)  # without on_second: nothing more
+    assert signal.getsignal(signal.SIGTERM) is before

@@ -10,10 +10,7 @@ every transition of the store (from its log), whichever process made it.
 from __future__ import annotations
 
 import argparse
-import signal
-import threading
 import time
-from types import FrameType
 from typing import Any
 
 from riaktq_py.app import Riaktq
@@ -24,13 +21,12 @@ from riaktq_py.cli.common import (
     store_url,
     write,
 )
+from riaktq_py.cli.signals import stop_on_signals
 from riaktq_py.events import TaskEvent
 from riaktq_py.handlers import load_handler
 from riaktq_py.store.url import open_store
 from riaktq_py.workers import LeaseConfig
 from riaktq_py.workers._embedded import CoordinationConfig, coordination_for
-
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def handler_spec(text: str) -> tuple[str, str]:
@@ -113,19 +109,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _serve(queue: Riaktq, args: argparse.Namespace) -> None:
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in STOP_SIGNALS}
     started = time.monotonic()
 
     def show(event: object) -> None:
         if isinstance(event, TaskEvent):
             write(event_line(event, time.monotonic() - started))
 
-    try:
+    with stop_on_signals() as stop:
         with queue:
             queue.subscribe(show)
             names = ", ".join(name for name, _ in args.handlers)
@@ -136,6 +126,3 @@ def _serve(queue: Riaktq, args: argparse.Namespace) -> None:
             while not stop.wait(0.5):
                 pass
         write("stopped")
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)

@@ -18,11 +18,7 @@ import dataclasses
 import inspect
 import json
 import os
-import signal
 import sys
-import threading
-from collections.abc import Callable
-from types import FrameType
 from typing import Any
 
 from riaktq_py.actors.scheduler import SchedulerConfig
@@ -35,6 +31,7 @@ from riaktq_py.cli.common import (
     store_url,
     write,
 )
+from riaktq_py.cli.signals import stop_on_signals
 from riaktq_py.errors import ConfigError
 from riaktq_py.handlers import import_object, load_handler
 from riaktq_py.store.sqlite import SqliteStore
@@ -44,8 +41,6 @@ from riaktq_py.workers.lease import LeaseConfig
 from riaktq_py.workers.service import SchedulerService, ServiceConfig
 from riaktq_py.workers.sqlite_coordination import FencedSqliteStore, SqliteCoordination
 from riaktq_py.workers.worker import Worker, WorkerConfig
-
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def register(subparsers: Any) -> None:
@@ -165,29 +160,6 @@ def load_step(path: str) -> TickStep:
     return step
 
 
-def _until_signal(on_second: Callable[[], None]) -> Callable[[], None]:
-    """Install handlers: the first signal returns from the wait, a second calls ``on_second``.
-
-    Returns the function that waits for the first signal.
-    """
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        if stop.is_set():
-            on_second()
-            os._exit(128 + signum)
-        stop.set()
-
-    for sig in STOP_SIGNALS:
-        signal.signal(sig, on_signal)
-
-    def wait() -> None:
-        while not stop.wait(0.5):
-            pass
-
-    return wait
-
-
 def _exit_at_once() -> None:
     print("riaktq: second signal: exiting at once", file=sys.stderr, flush=True)
 
@@ -203,20 +175,23 @@ def run_worker(args: argparse.Namespace) -> int:
         name=args.name,
     )
     store = SqliteStore(sqlite_path(store_url(args)), busy_timeout=args.store_timeout)
-    worker = Worker(SqliteCoordination(store), handler, config, report=write)
-    wait = _until_signal(_exit_at_once)
-    worker.start()
-    write(
-        f"worker {worker.prefix}: {len(worker.names)} instance(s) ready"
-        f" ({', '.join(worker.names)}); SIGINT or SIGTERM drains"
-    )
-    wait()
-    finished = worker.shutdown(args.grace)
-    write(
-        f"worker {worker.prefix}: stopped"
-        + ("" if finished else " (grace period over: unfinished tasks go back to todo)")
-    )
-    store.close()
+    try:
+        worker = Worker(SqliteCoordination(store), handler, config, report=write)
+        with stop_on_signals(_exit_at_once) as stop:
+            worker.start()
+            write(
+                f"worker {worker.prefix}: {len(worker.names)} instance(s) ready"
+                f" ({', '.join(worker.names)}); SIGINT or SIGTERM drains"
+            )
+            while not stop.wait(0.5):
+                pass
+            finished = worker.shutdown(args.grace)
+            write(
+                f"worker {worker.prefix}: stopped"
+                + ("" if finished else " (grace period over: unfinished tasks go back to todo)")
+            )
+    finally:
+        store.close()
     if not finished:  # a handler still runs on a thread that would hold the exit
         sys.stdout.flush()
         sys.stderr.flush()
@@ -235,12 +210,15 @@ def run_scheduler(args: argparse.Namespace) -> int:
         dead_after=args.dead_after,
     )
     store = FencedSqliteStore(sqlite_path(store_url(args)), busy_timeout=args.store_timeout)
-    service = SchedulerService(store, config, holder=args.name, steps=steps, report=write)
-    wait = _until_signal(_exit_at_once)
-    service.start()
-    wait()
-    service.stop()
-    store.close()
+    try:
+        service = SchedulerService(store, config, holder=args.name, steps=steps, report=write)
+        with stop_on_signals(_exit_at_once) as stop:
+            service.start()
+            while not stop.wait(0.5):
+                pass
+            service.stop()
+    finally:
+        store.close()
     return 0
 
 

@@ -13,10 +13,26 @@ from __future__ import annotations
 import abc
 import dataclasses
 from collections.abc import Callable, Sequence
+from typing import Protocol
 
 from riaktq_py.events import TaskEvent
 from riaktq_py.task import Status, Task
 from riaktq_py.transitions import Transition
+
+
+class Queryable(Protocol):
+    """What :meth:`TaskQuery.matches` reads: a Task, or an index entry describing one."""
+
+    @property
+    def status(self) -> Status: ...
+    @property
+    def cat(self) -> int: ...
+    @property
+    def tags(self) -> frozenset[str]: ...
+    @property
+    def assignee(self) -> str | None: ...
+    @property
+    def priority(self) -> int: ...
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -33,8 +49,8 @@ class TaskQuery:
     limit: int = 1000
     after_key: str | None = None
 
-    def matches(self, task: Task) -> bool:
-        """The same test in Python (for backends that filter after fetching)."""
+    def matches(self, task: Queryable) -> bool:
+        """The same test in Python (for backends that filter after fetching, or on entries)."""
         return (
             (self.status is None or task.status is self.status)
             and (self.created_before is None or task.cat < self.created_before)

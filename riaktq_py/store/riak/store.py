@@ -83,18 +83,6 @@ def parse_node(text: str) -> Node:
     return Node(host, int(port))
 
 
-def _entry_matches(query: TaskQuery, e: Entry) -> bool:
-    return (
-        (query.status is None or e.status is query.status)
-        and (query.created_before is None or e.cat < query.created_before)
-        and (query.created_after is None or e.cat >= query.created_after)
-        and (query.tags is None or query.tags <= e.tags)
-        and (query.assignee is None or e.assignee == query.assignee)
-        and (query.priority_min is None or e.priority >= query.priority_min)
-        and (query.priority_max is None or e.priority <= query.priority_max)
-    )
-
-
 class RiakStore(Store):
     """Tasks on Riak KV. ``nodes``: ``Node``s or ``"host:port"`` strings."""
 
@@ -331,18 +319,18 @@ class RiakStore(Store):
             (
                 e
                 for e in self.index.entries(statuses)
-                if _entry_matches(query, e) and (after is None or e.key > after)
+                if query.matches(e) and (after is None or e.key > after)
             ),
             key=lambda e: e.key,
         )
-        return [t for t in self._verified(entries, query.limit) if query.matches(t)]
+        return self._verified(entries, query.limit)  # a verified entry is its task: it matches
 
     def count(self, query: TaskQuery) -> int:
         """From the index (latest entry per key), without fetching the tasks."""
         if self.search is not None:
             return self.search.count(query)
         entries = latest(self.index.entries(Status)).values()
-        return sum(1 for e in entries if _entry_matches(query, e))
+        return sum(1 for e in entries if query.matches(e))
 
     def restartable(self, limit: int) -> list[Task]:
         if limit <= 0:

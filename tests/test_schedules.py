@@ -22,7 +22,9 @@ from riaktq_py import (
     Task,
     TaskEvent,
 )
+from riaktq_py.engine import Engine
 from riaktq_py.schedules import occurrence_key
+from riaktq_py.schedules.step import ScheduleStep
 from riaktq_py.store.base import TaskQuery
 from riaktq_py.testing import EventCapture, FakeClock, drive, run_tick
 from tests.schedule_helpers import SECOND, T0, Gate, opened_dues, outcomes, queue
@@ -348,3 +350,36 @@ def test_a_change_made_by_another_process_is_seen_at_the_next_tick(tmp_path: Pat
             (300, "skipped", "paused", 1),
         ]
         admin.store.close()
+
+
+class _CountingStore(SqliteStore):
+    """Counts the single-task reads (``get``) made through it."""
+
+    gets = 0
+
+    def get(self, key: str) -> Task | None:
+        self.gets += 1
+        return super().get(key)
+
+
+@pytest.mark.parametrize(("overlap", "reads"), [("allow", 0), ("skip", 1)])
+def test_the_step_reads_tasks_only_for_overlap_skip(
+    clock: FakeClock, overlap: str, reads: int
+) -> None:
+    """Overlap ``allow`` reads no task; ``skip`` reads only the last task of a previous tick
+    (an occurrence it opens is known from its open event)."""
+    store = _CountingStore()
+    with queue(store, clock=clock) as tq:
+        tq.add_schedule(
+            "r", interval=60, tags=["nobody"], misfire="all", catchup=600, overlap=overlap
+        )
+        clock.set(T0 + 190 * SECOND)
+        step = ScheduleStep(SqliteScheduleStore(store))
+        engine = Engine(store, clock)
+        store.gets = 0
+        step.run(engine)
+        clock.set(T0 + 250 * SECOND)
+        step.run(engine)
+        assert store.gets == reads
+        opened = [r for r in tq.occurrences("r") if r.outcome is OccurrenceOutcome.OPENED]
+        assert len(opened) == (4 if overlap == "allow" else 1)

@@ -25,7 +25,7 @@ from riaktq_py.schedules.events import Occurrence, OccurrenceOutcome, ScheduleEv
 from riaktq_py.schedules.model import Overlap, RecurringSchedule, occurrence_key
 from riaktq_py.schedules.occurrences import Action, Decision, plan, times
 from riaktq_py.schedules.store import ScheduleStore
-from riaktq_py.task import Backoff, Status
+from riaktq_py.task import Backoff, Status, Task
 from riaktq_py.transitions import Open
 
 ACTIVE = frozenset({Status.TODO, Status.NEXTUP})
@@ -107,12 +107,13 @@ class ScheduleStep:
     ) -> tuple[list[Occurrence], str | None]:
         records: list[Occurrence] = []
         last_task: str | None = None
-        running = self._running(engine, schedule.last_task)
+        watch = schedule.overlap is Overlap.SKIP  # only then does a running task matter
+        running = self._running(engine, schedule.last_task) if watch else None
         for decision in decisions:
             key = occurrence_key(schedule.name, decision.due)
             if decision.action is Action.SKIP:
                 records.append(_record(schedule, decision, now, OccurrenceOutcome.SKIPPED))
-            elif schedule.overlap is Overlap.SKIP and running is not None:
+            elif running is not None:
                 reason = f"overlap: previous occurrence {running[0]!r} is {running[1]}"
                 records.append(
                     _record(schedule, decision, now, OccurrenceOutcome.SKIPPED, reason=reason)
@@ -124,7 +125,8 @@ class ScheduleStep:
                     _record(schedule, decision, now, OccurrenceOutcome.OPENED, key, reason)
                 )
                 last_task = key
-                running = self._running(engine, key)
+                if watch:  # the task just opened, or (refused) the one opened before
+                    running = _active(event.task) if event.ok else self._running(engine, key)
         return records, last_task
 
     def _open(self, schedule: RecurringSchedule, key: str, now: int) -> Open:
@@ -145,10 +147,7 @@ class ScheduleStep:
         )
 
     def _running(self, engine: Engine, key: str | None) -> tuple[str, str] | None:
-        task = None if key is None else engine.store.get(key)
-        if task is None or task.status not in ACTIVE:
-            return None
-        return task.key, task.status.value
+        return _active(None if key is None else engine.store.get(key))
 
     def _report(self, engine: Engine, records: Sequence[Occurrence], now: int) -> None:
         skipped = [r for r in records if r.outcome is OccurrenceOutcome.SKIPPED]
@@ -171,6 +170,13 @@ class ScheduleStep:
                     for r in skipped
                 ]
             )
+
+
+def _active(task: Task | None) -> tuple[str, str] | None:
+    """(key, status) of a todo or nextup task, else None."""
+    if task is None or task.status not in ACTIVE:
+        return None
+    return task.key, task.status.value
 
 
 def _record(

@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pytest
 
+import riaktq_py.cli.workers
 from riaktq_py.cli import main
-from riaktq_py.cli.signals import stop_on_signals
-from riaktq_py.cli.workers import INSTANCE_HEADERS
+from riaktq_py.cli.signals import STOP_SIGNALS, stop_on_signals
+from riaktq_py.cli.workers import INSTANCE_HEADERS, sqlite_file
+from riaktq_py.errors import ConfigError
 from riaktq_py.handlers import EchoHandler
 from riaktq_py.store.sqlite import SqliteStore
 from riaktq_py.testing import FakeClock
@@ -105,6 +107,32 @@ def test_instances_lists_the_registry_and_the_lease_holder(
         store.close()
 
 
+def test_a_worker_that_cannot_start_closes_its_store_and_restores_the_signals(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = str(tmp_path / "q.db")
+    store = SqliteStore(path)
+    taken = Worker(SqliteCoordination(store), EchoHandler(), WorkerConfig(name="w"))
+    taken.start(threads=False)  # the names w-1... are taken: the CLI's Worker.start() raises
+    closed: list[str] = []
+
+    class Recorded(SqliteStore):
+        def close(self) -> None:
+            closed.append(self.path)
+            super().close()
+
+    monkeypatch.setattr(riaktq_py.cli.workers, "SqliteStore", Recorded)
+    before = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
+    try:
+        code, err = run(capsys, "--store", path, "worker", "--handler", QUIET, "--name", "w")
+        assert code == 1 and "riaktq: error:" in err
+        assert closed == [path]
+        assert {sig: signal.getsignal(sig) for sig in STOP_SIGNALS} == before
+    finally:
+        taken.stop()
+        store.close()
+
+
 def test_the_first_signal_sets_the_event_and_the_handlers_come_back() -> None:
     before = signal.getsignal(signal.SIGTERM)
     with stop_on_signals() as stop:
@@ -113,3 +141,12 @@ def test_the_first_signal_sets_the_event_and_the_handlers_come_back() -> None:
         assert stop.is_set()
         signal.raise_signal(signal.SIGTERM)  # without on_second: nothing more
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_sqlite_file_names_the_file_without_opening_it(tmp_path: Path) -> None:
+    path = tmp_path / "a b.db"
+    assert sqlite_file(f"sqlite://{str(path).replace(' ', '%20')}") == str(path)
+    assert sqlite_file(str(path)) == str(path)
+    assert not path.exists()
+    with pytest.raises(ConfigError, match="give a SQLite file"):
+        sqlite_file("sqlite://")

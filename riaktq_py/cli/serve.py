@@ -25,8 +25,8 @@ from riaktq_py.cli.signals import stop_on_signals
 from riaktq_py.events import TaskEvent
 from riaktq_py.handlers import load_handler
 from riaktq_py.store.url import open_store
-from riaktq_py.workers import LeaseConfig
-from riaktq_py.workers._embedded import CoordinationConfig, coordination_for
+from riaktq_py.workers import CoordinationConfig, LeaseConfig
+from riaktq_py.workers._embedded import shared_file
 
 
 def handler_spec(text: str) -> tuple[str, str]:
@@ -98,8 +98,11 @@ def run(args: argparse.Namespace) -> int:
             grace=args.grace,
             report=write,
         )
-        shared = coordination_for(store, None, ticks_itself=True) is not None
-        queue = Riaktq(store, interval=args.interval, coordinate=coordination if shared else None)
+        queue = Riaktq(
+            store,
+            interval=args.interval,
+            coordinate=coordination if shared_file(store) else None,
+        )
         for name, handler in handlers:
             queue.add_handler(name, handler, instances=args.instances, capacity=args.capacity)
         _serve(queue, args)

@@ -20,6 +20,7 @@ import json
 import os
 import sys
 from typing import Any
+from urllib.parse import unquote
 
 from riaktq_py.actors.scheduler import SchedulerConfig
 from riaktq_py.actors.tick import TickConfig, TickStep
@@ -35,7 +36,6 @@ from riaktq_py.cli.signals import stop_on_signals
 from riaktq_py.errors import ConfigError
 from riaktq_py.handlers import import_object, load_handler
 from riaktq_py.store.sqlite import SqliteStore
-from riaktq_py.store.url import open_store
 from riaktq_py.workers.coordination import SCHEDULER_LEASE
 from riaktq_py.workers.lease import LeaseConfig
 from riaktq_py.workers.service import SchedulerService, ServiceConfig
@@ -131,19 +131,20 @@ def _common(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def sqlite_path(url: str) -> str:
-    """The SQLite file a store URL names; workers need one every process can open."""
-    if url.startswith("riak://"):
+def sqlite_file(url: str) -> str:
+    """The SQLite file a store URL names (the store is not opened).
+
+    Workers and schedulers in separate processes need a file every one of them can open.
+    """
+    scheme, sep, rest = url.partition("://")
+    if sep and scheme == "riak":
         raise ConfigError(
             f"store {url!r}: workers and schedulers in separate processes need a SQLite store"
             " file (coordination over Riak is not implemented)"
         )
-    store = open_store(url)
-    try:
-        assert isinstance(store, SqliteStore)
-        path = store.path
-    finally:
-        store.close()
+    path = url if not sep else unquote(rest) if scheme == "sqlite" else ""
+    if not path.strip():
+        raise ConfigError(f"store {url!r}: give a SQLite file (a path or sqlite://path)")
     if path == ":memory:":
         raise ConfigError(f"store {url!r}: separate processes cannot share ':memory:'; give a file")
     return path
@@ -174,7 +175,7 @@ def run_worker(args: argparse.Namespace) -> int:
         poll=args.poll,
         name=args.name,
     )
-    store = SqliteStore(sqlite_path(store_url(args)), busy_timeout=args.store_timeout)
+    store = SqliteStore(sqlite_file(store_url(args)), busy_timeout=args.store_timeout)
     try:
         worker = Worker(SqliteCoordination(store), handler, config, report=write)
         with stop_on_signals(_exit_at_once) as stop:
@@ -209,7 +210,7 @@ def run_scheduler(args: argparse.Namespace) -> int:
         poll=args.poll,
         dead_after=args.dead_after,
     )
-    store = FencedSqliteStore(sqlite_path(store_url(args)), busy_timeout=args.store_timeout)
+    store = FencedSqliteStore(sqlite_file(store_url(args)), busy_timeout=args.store_timeout)
     try:
         service = SchedulerService(store, config, holder=args.name, steps=steps, report=write)
         with stop_on_signals(_exit_at_once) as stop:
@@ -235,7 +236,7 @@ INSTANCE_HEADERS = (
 
 
 def run_instances(args: argparse.Namespace) -> int:
-    store = SqliteStore(sqlite_path(store_url(args)))
+    store = SqliteStore(sqlite_file(store_url(args)))
     try:
         coordination = SqliteCoordination(store)
         lease = coordination.lease_get(SCHEDULER_LEASE)

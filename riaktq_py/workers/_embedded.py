@@ -96,16 +96,21 @@ class CoordinationConfig:
             raise ConfigError(f"dead_after must be >= 1 intervals, got {self.dead_after}")
 
 
+def shared_file(store: Store) -> bool:
+    """Whether other processes can open ``store``: a SQLite file (not ``:memory:``, not Riak)."""
+    return isinstance(store, SqliteStore) and store.path not in ("", ":memory:")
+
+
 def coordination_for(
     store: Store, coordinate: bool | CoordinationConfig | None, *, ticks_itself: bool
 ) -> CoordinationConfig | None:
     """The coordination a queue on ``store`` runs with (see the module docstring), or None."""
     if coordinate is False:
         return None
-    shared_file = isinstance(store, SqliteStore) and store.path not in ("", ":memory:")
+    shared = shared_file(store)
     if coordinate is None:
-        return CoordinationConfig(share_instances=False) if shared_file and ticks_itself else None
-    if not shared_file:
+        return CoordinationConfig(share_instances=False) if shared and ticks_itself else None
+    if not shared:
         raise ConfigError(
             f"coordinate needs a SQLite file store, not {store!r}: the lease and the instance"
             " registry live in SQLite (':memory:' cannot be shared; on Riak run one scheduler)"

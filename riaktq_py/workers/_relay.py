@@ -39,9 +39,8 @@ class LogRelay:
         self._log = get_logger(component="log-relay")
 
     def _end(self) -> int:
-        with self.store._lock:
-            row = self.store._db.execute("SELECT coalesce(max(pos), 0) FROM log").fetchone()
-        return int(row[0])
+        rows = self.store._read("SELECT coalesce(max(pos), 0) FROM log")
+        return int(rows[0][0])
 
     # the engines' ``events``: a local write happened, read the log now
     def publish(self, events: Sequence[object]) -> None:

@@ -301,6 +301,9 @@ def test_sqlite_urls_and_plain_paths(tmp_path: Any) -> None:
         ("riak://h:8087/t/b?timeout=soon", "timeout must be a number"),
         ("riak://h:8087/t/b?colour=red", "unknown riak option"),
         ("riak://h:8087/t/b?pr=most", "pr must be"),
+        ("riak://h:8087/t/b?pr=0", r"^store URL .*: riak pr must be >= 1"),
+        ("riak://h:8087/t/b?timeout=inf", "timeout must be a finite number"),
+        ("riak://h:8087/t/b?timeout=nan", "timeout must be a finite number"),
         ("sqlite://", "no path"),
     ],
 )

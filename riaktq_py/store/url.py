@@ -17,6 +17,7 @@ defaults pr=pw=quorum).
 
 from __future__ import annotations
 
+import math
 from typing import TypeVar
 from urllib.parse import parse_qs, unquote
 
@@ -33,18 +34,18 @@ def open_store(url: str) -> Store:
         raise ConfigError(f"store URL must be a non-empty string, got {url!r}")
     scheme, sep, rest = url.partition("://")
     if not sep:
-        return _sqlite(url, url)
+        return _sqlite(url)
     if scheme == "sqlite":
         path = rest
         if not path:
             raise ConfigError(f"store URL {url!r}: sqlite URL has no path")
-        return _sqlite(url, path)
+        return _sqlite(path)
     if scheme == "riak":
         return _riak(url, rest)
     raise ConfigError(f"store URL {url!r}: unknown scheme {scheme!r} (use riak:// or sqlite://)")
 
 
-def _sqlite(url: str, path: str) -> Store:
+def _sqlite(path: str) -> Store:
     from riaktq_py.store.sqlite import SqliteStore
 
     return SqliteStore(unquote(path))
@@ -77,10 +78,20 @@ def _riak(url: str, rest: str) -> Store:
             nodes.append(parse_node(host))
         except ConfigError as exc:
             raise ConfigError(f"store URL {url!r}: {exc}") from None
-    quorum = Quorum(**{k: _quorum_value(url, k, options[k]) for k in ("r", "pr", "w", "pw", "dw")
-                       if k in options})
+    try:
+        quorum = Quorum(
+            **{
+                k: int(options[k]) if options[k].isdigit() else options[k]
+                for k in ("r", "pr", "w", "pw", "dw")
+                if k in options
+            }
+        )
+    except ConfigError as exc:
+        raise ConfigError(f"store URL {url!r}: {exc}") from None
     return RiakStore(
-        nodes, parts[0], parts[1],
+        nodes,
+        parts[0],
+        parts[1],
         pool_size=_number(url, "pool", options.get("pool", "4"), int),
         timeout=_number(url, "timeout", options.get("timeout", "5"), float),
         shards=_number(url, "shards", options.get("shards", "16"), int),
@@ -94,16 +105,8 @@ def _number(url: str, name: str, text: str, kind: type[_N]) -> _N:
         value = kind(text)
     except ValueError:
         raise ConfigError(f"store URL {url!r}: {name} must be a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise ConfigError(f"store URL {url!r}: {name} must be a finite number, got {text!r}")
     if value <= 0:
         raise ConfigError(f"store URL {url!r}: {name} must be > 0, got {text!r}")
     return value
-
-
-def _quorum_value(url: str, name: str, text: str) -> int | str:
-    if text.isdigit():
-        return int(text)
-    if text in {"one", "quorum", "all", "default"}:
-        return text
-    raise ConfigError(
-        f"store URL {url!r}: {name} must be an integer or one/quorum/all/default, got {text!r}"
-    )

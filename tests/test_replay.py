@@ -199,6 +199,30 @@ def test_a_cursor_keeps_the_position_in_the_store(
     assert [e.key for e in second.events] == ["c"]
 
 
+def test_a_cursor_is_written_only_when_the_position_moves(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A live event that delivers nothing (already read from the log) writes no cursor."""
+    a, b = Engine(store, FakeClock()).apply([_open("a"), _open("b")])
+    writes: list[str] = []
+    real = store.set_meta
+
+    def set_meta(name: str, value: bytes) -> None:
+        writes.append(name)
+        real(name, value)
+
+    monkeypatch.setattr(store, "set_meta", set_meta)
+    capture = EventCapture()
+    replay = Replay.start(store, capture, cursor="audit")
+    assert replay.proxy().catch_up().get(timeout=T) == b.position
+    replay.tell(a)  # duplicates of what the log gave
+    replay.tell(b)
+    assert replay.proxy().catch_up().get(timeout=T) == b.position
+    replay.stop()
+    assert writes == ["cursor:audit"] and load_cursor(store, "audit") == b.position
+    assert [e.key for e in capture.events] == ["a", "b"]
+
+
 def test_a_failing_subscriber_stops_its_replay(
     store: Store, task_events: pykka.ActorRef[EventManager]
 ) -> None:

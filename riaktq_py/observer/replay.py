@@ -34,19 +34,19 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pykka
 
 from riaktq_py import payload
+from riaktq_py.actors.event_manager import Subscriber
 from riaktq_py.errors import ConfigError
 from riaktq_py.events import TaskEvent
 from riaktq_py.log import get_logger
 from riaktq_py.store.base import Store
 
 CURSOR_PREFIX = "cursor:"
-Subscriber = Callable[[Any], object] | pykka.ActorRef[Any]
 
 
 def read_log(store: Store, after: int, batch_size: int = 1000) -> Iterator[TaskEvent]:
@@ -135,8 +135,11 @@ class Replay(pykka.ThreadingActor):
         self.subscriber = subscriber
         self.cursor = cursor
         self.batch_size = batch_size
+        #: the position last stored under the cursor (None: not stored by this replay yet)
+        self._saved: int | None = None
         if from_position is None:
-            from_position = (load_cursor(store, cursor) if cursor else None) or 0
+            self._saved = load_cursor(store, cursor) if cursor else None
+            from_position = self._saved or 0
         self._position = from_position
         self._failed = False
         self.max_hold = max_hold
@@ -186,11 +189,11 @@ class Replay(pykka.ThreadingActor):
         self._release()
 
     def _read_log(self) -> None:
-        while not self._failed:
-            batch = self.store.events_after(self._position, self.batch_size)
-            for event in batch:
-                self._deliver(event)
-            if len(batch) < self.batch_size:
+        if self._failed:
+            return
+        for event in read_log(self.store, self._position, self.batch_size):
+            self._deliver(event)
+            if self._failed:
                 return
 
     def _release(self) -> None:
@@ -245,8 +248,10 @@ class Replay(pykka.ThreadingActor):
             self._position = event.position
 
     def _save(self) -> None:
-        if self.cursor is not None and not self._failed:
+        """Store the position under the cursor, when it moved (a write transaction)."""
+        if self.cursor is not None and not self._failed and self._position != self._saved:
             save_cursor(self.store, self.cursor, self._position)
+            self._saved = self._position
 
 
 def subscribe_from(

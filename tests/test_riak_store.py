@@ -135,6 +135,21 @@ def test_a_key_recreated_after_a_failed_unindexing_outranks_its_old_entry(
     assert _shard(riak, Status.NEXTUP, "t") == frozenset()  # verified away as stale
 
 
+def test_delete_if_and_repair_touch_each_shard_once(riak: RiakStore, node: RiakDouble) -> None:
+    """Deleting or repairing many keys reads/updates each index shard once, not once per key."""
+    riak.apply([_open(f"k{i:02}", cat=i) for i in range(40)], at=1)
+    shards = riak.index.shards
+    node.requests.clear()
+    assert riak.repair(f"k{i:02}" for i in range(20, 40)) == 0
+    task_fetches = 20
+    assert len(node.requests) == task_fetches + len(Status) * shards
+    node.requests.clear()
+    assert len(riak.delete_if([f"k{i:02}" for i in range(20)], lambda task: True)) == 20
+    assert len(node.requests) == 20 * 2 + 2 * shards  # fetch + delete each; shard fetch + update
+    assert riak.count_by_status()[Status.TODO] == 20
+    assert sorted(t.key for t in riak.todo(100)) == [f"k{i:02}" for i in range(20, 40)]
+
+
 def test_repair_from_log_reindexes_every_logged_task(riak: RiakStore) -> None:
     """repair_from_log re-adds entries lost from the index (e.g. two writers racing)."""
     riak.apply([_open("a"), _open("b")], at=1)

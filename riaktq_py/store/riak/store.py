@@ -209,15 +209,20 @@ class RiakStore(Store):
     def delete_if(self, keys: Sequence[str], predicate: Callable[[Task], bool]) -> list[str]:
         """Delete tasks the predicate accepts, as read now (under the writer lock)."""
         deleted: list[str] = []
+        gone: list[Entry] = []
         with self._lock:
-            for key in dict.fromkeys(keys):
-                old = self._fetch([key]).get(key)
-                if old is None or not predicate(old.task):
-                    continue
-                self.client.delete(self.bucket, key)  # then the entry: never a task unindexed
-                if self.search is None:
-                    self.index.remove([Entry.of(old.task, old.rev)])
-                deleted.append(key)
+            try:
+                for key in dict.fromkeys(keys):
+                    old = self._fetch([key]).get(key)
+                    if old is None or not predicate(old.task):
+                        continue
+                    self.client.delete(self.bucket, key)
+                    gone.append(Entry.of(old.task, old.rev))
+                    deleted.append(key)
+            finally:
+                # then the entries (one removal per shard): never a task unindexed
+                if self.search is None and gone:
+                    self.index.remove(gone)
         return deleted
 
     # -- metadata (observer state, cursors): one map per name in <bucket>.meta --
@@ -373,22 +378,27 @@ class RiakStore(Store):
         """
         if self.search is not None:
             return 0
-        fixed = 0
+        shards: dict[str, list[Entry]] = {}  # each shard read once per call
+
+        def entries_of(status: Status, key: str) -> list[Entry]:
+            name = self.index.shard(status, key)
+            if name not in shards:
+                shards[name] = _shard_entries(status, self.client.fetch(self.index.bucket, name))
+            return [e for e in shards[name] if e.key == key]
+
+        missing: list[Entry] = []
+        extra: list[Entry] = []
         with self._lock:
             for key in dict.fromkeys(keys):
                 stored = self._fetch([key]).get(key)
                 want = None if stored is None else Entry.of(stored.task, stored.rev)
-                have: list[Entry] = []
-                for status in Status:
-                    shard = self.client.fetch(self.index.bucket, self.index.shard(status, key))
-                    have += [e for e in _shard_entries(status, shard) if e.key == key]
-                extra = [e for e in have if e != want]
-                self.index.remove(extra)
-                fixed += len(extra)
+                have = [e for status in Status for e in entries_of(status, key)]
+                extra += [e for e in have if e != want]
                 if want is not None and want not in have:
-                    self.index.add([want])
-                    fixed += 1
-        return fixed
+                    missing.append(want)
+            self.index.add(missing)  # add before remove, as writes do
+            self.index.remove(extra)
+        return len(missing) + len(extra)
 
     def repair_from_log(self, position: int = 0, batch: int = 500) -> int:
         """Repair every task the log names after ``position``."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from riaktq_py.errors import ConfigError
@@ -67,3 +69,33 @@ def test_bad_health_settings_are_named() -> None:
         ScheduleHealth(window=0)
     with pytest.raises(ConfigError, match="grace must be >= 0 seconds"):
         ScheduleHealth(grace=-1)
+
+
+def test_schedule_health_reads_the_last_tasks_in_one_get_many(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = FakeClock(T0)
+    with queue(clock=clock) as tq:
+        tq.add_schedule("ping", interval=60, handler="echo")
+        tq.add_schedule("broken", interval=60, tags=["nobody-runs-this"])
+        tq.add_schedule("new", interval=3600, handler="echo")  # no task yet
+        clock.set(T0 + MINUTE)
+        drive(tq)
+        asked: list[list[str]] = []
+        get_many = tq.store.get_many
+
+        def counted(keys: list[str]) -> Any:
+            asked.append(sorted(keys))
+            return get_many(keys)
+
+        def no_get(key: str) -> None:
+            raise AssertionError(f"one read per schedule ({key!r})")
+
+        monkeypatch.setattr(tq.store, "get_many", counted)
+        monkeypatch.setattr(tq.store, "get", no_get)
+        health = ScheduleHealth().run(tq.store, key="h", now_us=clock.now_us())
+        statuses = {s.name: s.last_task_status for s in health.schedules}
+        assert statuses == {"broken": "todo", "new": None, "ping": "done"}
+        assert asked == [
+            sorted(["sched:ping:2024-01-01T00:01:00Z", "sched:broken:2024-01-01T00:01:00Z"])
+        ]

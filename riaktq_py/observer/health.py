@@ -13,15 +13,16 @@ For every recurring schedule (:mod:`riaktq_py.schedules`), at ``now``:
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from typing import Any
 
-from riaktq_py.errors import ConfigError
-from riaktq_py.observer.queries import US
+from riaktq_py.observer.queries import US, _seconds
 from riaktq_py.schedules.events import OccurrenceOutcome
 from riaktq_py.schedules.model import RecurringSchedule, iso_utc
 from riaktq_py.schedules.occurrences import COUNT_CAP, times
 from riaktq_py.schedules.store import ScheduleStore, schedule_store_for
 from riaktq_py.store.base import Store
+from riaktq_py.task import Task
 
 _PAGE = 1000
 
@@ -79,26 +80,24 @@ class ScheduleHealth:
     schedule_store: ScheduleStore | None = dataclasses.field(default=None, compare=False)
 
     def __post_init__(self) -> None:
-        for name, value, positive in (("window", self.window, True), ("grace", self.grace, False)):
-            if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
-                raise ConfigError(f"{name} must be a number of seconds, got {value!r}")
-            if value < 0 or (positive and value == 0):
-                limit = "> 0" if positive else ">= 0"
-                raise ConfigError(f"{name} must be {limit} seconds, got {value}")
+        _seconds("window", self.window, positive=True)
+        _seconds("grace", self.grace)
 
     def run(self, store: Store, *, key: str, now_us: int) -> ScheduleHealthResult:
         schedules = self.schedule_store or schedule_store_for(store)
         start = now_us - round(self.window * US)
+        listed = schedules.list()
+        last_tasks = store.get_many([s.last_task for s in listed if s.last_task is not None])
         entries = tuple(
-            self._entry(schedules, store, schedule, start, now_us) for schedule in schedules.list()
+            self._entry(schedules, schedule, last_tasks, start, now_us) for schedule in listed
         )
         return ScheduleHealthResult(key, now_us, start, entries)
 
     def _entry(
         self,
         schedules: ScheduleStore,
-        store: Store,
         schedule: RecurringSchedule,
+        last_tasks: Mapping[str, Task],
         start: int,
         now_us: int,
     ) -> ScheduleHealthEntry:
@@ -123,7 +122,7 @@ class ScheduleHealth:
             if len(page) < _PAGE or page[-1].due > now_us:
                 break
             after = page[-1].due
-        task = None if schedule.last_task is None else store.get(schedule.last_task)
+        task = None if schedule.last_task is None else last_tasks.get(schedule.last_task)
         return ScheduleHealthEntry(
             schedule.name,
             schedule.timing,

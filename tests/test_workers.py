@@ -62,8 +62,12 @@ class System:
         self.api = Engine(self.store, self.clock)
         self.workers: list[Worker] = []
 
-    def worker(self, name: str, handler: Handler, capacity: int = 1) -> Worker:
-        config = WorkerConfig(capacity=capacity, heartbeat=1.0, name=name)
+    def worker(
+        self, name: str, handler: Handler, capacity: int = 1, *, unique_names: bool = True
+    ) -> Worker:
+        config = WorkerConfig(
+            capacity=capacity, heartbeat=1.0, name=name, unique_names=unique_names
+        )
         coordination = SqliteCoordination(SqliteStore(str(self.path)))
         worker = Worker(coordination, handler, config, clock=self.clock).start(threads=False)
         self.workers.append(worker)
@@ -274,6 +278,45 @@ def test_results_handed_in_before_an_instance_died_are_committed_not_rerun(
     assert task.status is Status.DONE and [a.outcome for a in task.history] == [Outcome.DONE]
     system.tick()
     assert system.service.coordination.directory() == {}  # forgotten once committed
+
+
+def forget(system: System, worker: Worker) -> None:
+    """Let ``worker`` stay silent until the scheduler finds it dead and forgets it."""
+    system.tick()  # the scheduler sees it join
+    for _ in range(DEAD_AFTER + 1):
+        system.clock.advance(1.0)
+        system.tick()
+    assert not any(name in system.service.coordination.directory() for name in worker.names)
+
+
+def test_a_worker_declared_dead_registers_again_at_its_next_beat(system: System) -> None:
+    worker = system.worker("w1", EchoHandler())
+    forget(system, worker)
+    worker.beat()
+    assert "w1-1" in system.service.coordination.directory()
+    assert not worker.draining
+    worker.beat()  # registered again with a fresh counter: its next beat shows it live
+    system.open("t")
+    assert system.tick().assigned == 1
+
+
+def test_a_worker_whose_shared_names_were_taken_meanwhile_takes_no_more_work(
+    system: System, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    worker = system.worker("w1", EchoHandler(), unique_names=False)
+    forget(system, worker)
+    others: list[Worker] = []
+    beat = worker.coordination.beat
+
+    def beat_then_taken(names: Sequence[str], at: int) -> list[str]:
+        missing = beat(names, at)  # ours are gone...
+        others.append(system.worker("w1", EchoHandler(), unique_names=False))  # ...and taken
+        return missing
+
+    monkeypatch.setattr(worker.coordination, "beat", beat_then_taken)
+    worker.beat()
+    assert worker.draining
+    assert system.service.coordination.directory()["w1-1"] == others[0].records()[0]
 
 
 def test_a_second_worker_with_the_same_names_is_refused(system: System) -> None:

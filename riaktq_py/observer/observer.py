@@ -67,10 +67,9 @@ class ObserverRun:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class SlotState:
-    """The last slot served for one report, and when it ran (µs)."""
+    """The last slot served for one report."""
 
     slot: int | None
-    ran_at: int | None
 
 
 def load_state(store: Store, name: str) -> SlotState | None:
@@ -78,11 +77,11 @@ def load_state(store: Store, name: str) -> SlotState | None:
     if raw is None:
         return None
     data = payload.decode(raw, what=f"observer state of {name!r}")
-    return SlotState(data.get("slot"), data.get("ran_at"))
+    return SlotState(data.get("slot"))
 
 
 def save_state(store: Store, name: str, state: SlotState) -> None:
-    value = {"slot": state.slot, "ran_at": state.ran_at}
+    value = {"slot": state.slot}
     store.set_meta(STATE_PREFIX + name, payload.encode(value, what="observer state"))
 
 
@@ -105,14 +104,14 @@ def run_due(
         try:
             state = load_state(store, name)
             if state is None:
-                state = SlotState(observation.schedule.initial_slot(now_us), None)
+                state = SlotState(observation.schedule.initial_slot(now_us))
                 if state.slot is not None:
                     save_state(store, name, state)
             slot = observation.schedule.due(now_us, state.slot)
             if slot is None:
                 continue
             result = observation.report.run(store, key=name, now_us=now_us)
-            save_state(store, name, SlotState(slot, now_us))
+            save_state(store, name, SlotState(slot))
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
             log.error("report failed; retried at the next tick", report=name, error=error)
@@ -201,13 +200,6 @@ class Observer(pykka.ThreadingActor):
         if observation.name in self._observations:
             raise ConfigError(f"an observation named {observation.name!r} already exists")
         self._observations[observation.name] = observation
-
-    def forget(self, name: str) -> bool:
-        """Remove an observation (its persisted state stays); ``True`` if it existed."""
-        return self._observations.pop(name, None) is not None
-
-    def observations(self) -> list[Observation]:
-        return list(self._observations.values())
 
     def tick(self) -> pykka.ThreadingFuture[ObserverRun | None]:
         """Run due reports now; the future gives the run, or None if one was running."""

@@ -117,6 +117,22 @@ def test_crud_round_trip() -> None:
     assert [s.name for s in tq.list_schedules()] == ["another"]
 
 
+def test_update_away_from_misfire_all_clears_the_catch_up_window() -> None:
+    tq = queue()
+    tq.add_schedule("c", interval=60, tags=["x"], misfire="all", catchup=300)
+    updated = tq.update_schedule("c", misfire="latest")
+    assert (updated.misfire, updated.catchup) == (Misfire.LATEST, None)
+    assert tq.get_schedule("c").catchup is None
+
+
+def test_update_refuses_a_string_for_tags() -> None:
+    tq = queue()
+    tq.add_schedule("s", interval=60, tags=["eu"])
+    with pytest.raises(ConfigError, match="tags must be a list of strings, not 'abc'"):
+        tq.update_schedule("s", tags="abc")
+    assert tq.get_schedule("s").tags == {"eu"}
+
+
 def test_changing_the_timing_starts_it_afresh_from_the_change() -> None:
     clock = FakeClock(T0)
     with queue(clock=clock) as tq:

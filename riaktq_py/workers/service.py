@@ -14,7 +14,6 @@ still running in a deposed scheduler commits nothing.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import threading
 import time
@@ -99,13 +98,6 @@ class SchedulerService:
         elif not held and self.scheduler is not None:
             self._end(self.lease.lost_reason or "lost")
         return self.scheduler is not None
-
-    def trigger(self) -> None:
-        """Ask for a tick soon, if ticking (a local instance's ``on_result``)."""
-        scheduler = self.scheduler
-        if scheduler is not None:
-            with contextlib.suppress(pykka.ActorDeadError):
-                scheduler.proxy().trigger()
 
     def fleet_step(self) -> bool:
         """Refresh the remote instances; trigger a tick if due. ``True`` if triggered."""

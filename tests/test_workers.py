@@ -319,6 +319,28 @@ def test_a_worker_whose_shared_names_were_taken_meanwhile_takes_no_more_work(
     assert system.service.coordination.directory()["w1-1"] == others[0].records()[0]
 
 
+def test_a_worker_shares_a_handler_and_calls_a_maker_once_per_instance(system: System) -> None:
+    made: list[Handler] = []
+
+    def make() -> Handler:
+        made.append(EchoHandler())
+        return made[-1]
+
+    shared = EchoHandler()
+    coordination = SqliteCoordination(system.store)
+    workers = [
+        Worker(coordination, make, WorkerConfig(instances=2, name="m")),
+        Worker(coordination, shared, WorkerConfig(instances=2, name="s")),
+    ]
+    system.workers.extend(workers)
+    for worker in workers:
+        worker.start(threads=False)
+    handlers = [[r.proxy().handler.get(timeout=T) for r in w._refs.values()] for w in workers]
+    assert len(made) == 2 and made[0] is not made[1]
+    assert all(a is b for a, b in zip(handlers[0], made, strict=True))
+    assert all(h is shared for h in handlers[1]) and len(handlers[1]) == 2
+
+
 def test_a_second_worker_with_the_same_names_is_refused(system: System) -> None:
     system.worker("w", EchoHandler())
     with pytest.raises(ConfigError, match=r"already registered: w-1 \(worker w\)"):

@@ -256,14 +256,7 @@ class Membership:
                 max_output=group.max_output,
                 unique_names=name != group.name,
             )
-            worker = Worker(
-                self.registry,
-                group.handler(),
-                config,
-                self.clock,
-                self.report,
-                handler_factory=group.handler,
-            )
+            worker = Worker(self.registry, group.handler, config, self.clock, self.report)
             try:
                 return worker.start()
             except ConfigError:

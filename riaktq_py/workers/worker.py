@@ -17,6 +17,7 @@ grace period while their results are handed in, then leave the registry.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import os
 import socket
 import threading
@@ -68,24 +69,30 @@ class WorkerConfig:
             raise ConfigError("worker name must not be empty")
 
 
+def _handler_maker(handler: Handler | Callable[[], Handler]) -> Callable[[], Handler]:
+    if isinstance(handler, Handler) and not inspect.isclass(handler):
+        shared = handler
+        return lambda: shared
+    return handler
+
+
 class Worker:
     """Runs instance actors for the scheduler of a store; see the module docstring."""
 
     def __init__(
         self,
         coordination: Coordination,
-        handler: Handler,
+        handler: Handler | Callable[[], Handler],
         config: WorkerConfig | None = None,
         clock: Clock | None = None,
         report: Callable[[str], object] | None = None,
-        *,
-        handler_factory: Callable[[], Handler] | None = None,
     ) -> None:
+        """``handler``: one handler every instance shares, or what makes each instance's own
+        (a function of no arguments, or a handler class)."""
         self.coordination = coordination
         self.report = report or (lambda line: None)
-        self.handler = handler
-        #: makes each instance's handler (default: they all share ``handler``)
-        self.handler_factory = handler_factory
+        #: makes each instance's handler
+        self.make_handler = _handler_maker(handler)
         self.config = config or WorkerConfig()
         self.clock: Clock = clock or SystemClock()
         self.prefix = self.config.name or f"{socket.gethostname()}-{os.getpid()}"
@@ -129,7 +136,7 @@ class Worker:
             for name in self.names:
                 self._refs[name] = Instance.start(
                     name,
-                    self.handler if self.handler_factory is None else self.handler_factory(),
+                    self.make_handler(),
                     clock=self.clock,
                     tags=self.config.tags,
                     capacity=1,

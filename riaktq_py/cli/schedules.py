@@ -18,7 +18,13 @@ from riaktq_py.cli.common import comma_list, format_table, json_value, positive_
 from riaktq_py.clock import SystemClock
 from riaktq_py.schedules.api import Schedules
 from riaktq_py.schedules.events import Occurrence
-from riaktq_py.schedules.model import Misfire, Overlap, RecurringSchedule, iso_utc
+from riaktq_py.schedules.model import (
+    Misfire,
+    Overlap,
+    RecurringSchedule,
+    ScheduleNotFound,
+    iso_utc,
+)
 from riaktq_py.schedules.occurrences import times
 from riaktq_py.schedules.store import schedule_store_for
 from riaktq_py.store.url import open_store
@@ -196,8 +202,8 @@ def run_update(args: argparse.Namespace) -> int:
 def run_simple(args: argparse.Namespace) -> int:
     with _schedules(args) as schedules:
         if args.schedule_action == "delete":
-            schedules.get(args.name)  # ScheduleNotFound names it
-            schedules.delete(args.name)
+            if not schedules.delete(args.name):
+                raise ScheduleNotFound(f"no schedule {args.name!r}")
             if args.json:
                 _print_json({"deleted": args.name})
             else:

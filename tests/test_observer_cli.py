@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from riaktq_py import Riaktq, SqliteStore
+from riaktq_py import Riaktq, SqliteScheduleStore, SqliteStore
 from riaktq_py.cli import main
 from riaktq_py.observer import Query
 from riaktq_py.observer.replay import read_log
@@ -211,3 +211,23 @@ def test_report_includes_schedule_health_when_there_are_schedules(
     code, out, _ = run(capsys, "--store", db, "report")
     assert code == 0
     assert "hourly    cron '0 * * * *' in UTC  ok" in out
+
+
+def test_report_builds_the_schedule_store_once(
+    capsys: pytest.CaptureFixture[str], db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its construction is a write (CREATE TABLE IF NOT EXISTS): the health report reuses it."""
+    tq = Riaktq(SqliteStore(db), interval=None, debounce=None)
+    tq.add_schedule("hourly", cron="0 * * * *", tags=["reports"])
+    tq.store.close()
+    built: list[object] = []
+    real = SqliteScheduleStore.__init__
+
+    def counted(self: SqliteScheduleStore, store: SqliteStore) -> None:
+        built.append(store)
+        real(self, store)
+
+    monkeypatch.setattr(SqliteScheduleStore, "__init__", counted)
+    code, out, _ = run(capsys, "--store", db, "report", "--json")
+    assert code == 0 and json.loads(out)[-1]["key"] == "schedules"
+    assert len(built) == 1

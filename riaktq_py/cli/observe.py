@@ -40,7 +40,7 @@ from riaktq_py.observer.queries import (
 )
 from riaktq_py.observer.replay import follow_log, read_log
 from riaktq_py.observer.schedule import Interval
-from riaktq_py.schedules.store import schedule_store_for
+from riaktq_py.schedules.store import ScheduleStore, schedule_store_for
 from riaktq_py.store.base import Store
 from riaktq_py.store.url import open_store
 from riaktq_py.task import Status, jsonable
@@ -120,16 +120,18 @@ def _observations(args: argparse.Namespace, store: Store) -> list[Observation]:
         Observation("status", StatusCounts(), ANYTIME),
         Observation(f"last-{args.window:g}s", WindowStats(args.window), ANYTIME),
     ]
-    if _has_schedules(store):
-        defaults.append(Observation("schedules", ScheduleHealth(args.window), ANYTIME))
+    schedules = _schedule_store(store)
+    if schedules is not None and schedules.list():
+        health = ScheduleHealth(args.window, schedule_store=schedules)
+        defaults.append(Observation("schedules", health, ANYTIME))
     return defaults
 
 
-def _has_schedules(store: Store) -> bool:
+def _schedule_store(store: Store) -> ScheduleStore | None:
     try:
-        return bool(schedule_store_for(store).list())
+        return schedule_store_for(store)
     except ConfigError:  # a store without schedule storage
-        return False
+        return None
 
 
 def run_report(args: argparse.Namespace) -> int:

@@ -8,8 +8,6 @@ from pathlib import Path
 
 from riaktq_py.store import SqliteStore, Store
 
-StoreFactory = Callable[[Path], Iterator[Store]]
-
 
 @contextmanager
 def sqlite_memory(tmp_path: Path) -> Iterator[Store]:

@@ -59,14 +59,34 @@ class Entry:
 
     @classmethod
     def of(cls, task: Task, rev: int) -> Entry:
-        return cls(task.status, task.key, rev, task.priority, task.cat, task.tags,
-                   task.assignee, task.retry, getattr(task, "run_at", None),
-                   getattr(task, "unique", None), getattr(task, "aged_at", None))
+        return cls(
+            task.status,
+            task.key,
+            rev,
+            task.priority,
+            task.cat,
+            task.tags,
+            task.assignee,
+            task.retry,
+            task.run_at,
+            task.unique,
+            task.aged_at,
+        )
 
     def encode(self) -> bytes:
         raw: bytes = msgpack.packb(
-            [self.key, self.rev, self.priority, self.cat, sorted(self.tags), self.assignee,
-             self.retry, self.run_at, self.unique, self.aged_at],
+            [
+                self.key,
+                self.rev,
+                self.priority,
+                self.cat,
+                sorted(self.tags),
+                self.assignee,
+                self.retry,
+                self.run_at,
+                self.unique,
+                self.aged_at,
+            ],
             use_bin_type=True,
         )
         return raw

@@ -99,11 +99,11 @@ _RIAKTQ_ATTRS = {
 }
 
 
-def _extras() -> list[dataclasses.Field[Any]]:
-    return [f for f in dataclasses.fields(Task) if f.name not in _RIAKTQ_ATTRS]
-
-
-EXTRA_REGISTERS = (*(f.name for f in _extras()), "rev")
+#: Task fields stored as riaktq-py's extra registers (computed once).
+_EXTRAS: tuple[dataclasses.Field[Any], ...] = tuple(
+    f for f in dataclasses.fields(Task) if f.name not in _RIAKTQ_ATTRS
+)
+EXTRA_REGISTERS = (*(f.name for f in _EXTRAS), "rev")
 
 
 def registers(task: Task, rev: int | None = None) -> dict[str, bytes]:
@@ -119,7 +119,7 @@ def registers(task: Task, rev: int | None = None) -> dict[str, bytes]:
         "sat": None if task.sat is None else _int(task.sat),
         "laf": None if task.laf is None else _int(task.laf),
     }
-    for extra in _extras():
+    for extra in _EXTRAS:
         value = getattr(task, extra.name)
         if value is None or value == _default(extra):
             continue
@@ -170,7 +170,7 @@ def decode(key: str, value: MapValue) -> tuple[Task, int]:
         raise StoreError(f"riak: task {key!r} has an unknown status {reg['status']!r}") from None
     extras: dict[str, Any] = {}
     try:
-        for extra in _extras():
+        for extra in _EXTRAS:
             raw = reg.get(extra.name)
             if raw is not None:
                 decoder = _CODECS[extra.name][1] if extra.name in _CODECS else _unpack

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from riaktq_py.store import SqliteStore, Store
@@ -63,7 +63,7 @@ def riak_real(tmp_path: Path) -> Iterator[Store]:
 
 
 #: name -> factory; the ``store`` fixture is parametrized over these.
-BACKENDS: dict[str, Callable[[Path], object]] = {
+BACKENDS: dict[str, Callable[[Path], AbstractContextManager[Store]]] = {
     "sqlite-memory": sqlite_memory,
     "sqlite-file": sqlite_file,
     "riak-double": riak_double,

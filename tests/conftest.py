@@ -1,9 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import cast
 
 import pykka
 import pytest
@@ -16,7 +14,7 @@ from tests.backends import BACKENDS
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     """Every store backend, one after the other."""
     factory = BACKENDS[request.param]
-    with cast(AbstractContextManager[Store], factory(tmp_path)) as backend:
+    with factory(tmp_path) as backend:
         yield backend
 
 

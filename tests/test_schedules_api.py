@@ -133,6 +133,12 @@ def test_update_refuses_a_string_for_tags() -> None:
     assert tq.get_schedule("s").tags == {"eu"}
 
 
+def test_an_unknown_setting_is_refused() -> None:
+    settings: dict[str, Any] = {"interval": 60, "tags": ["x"], "priorty": 3}
+    with pytest.raises(TypeError, match=r"unexpected schedule setting.*priorty"):
+        queue().add_schedule("u", **settings)
+
+
 def test_changing_the_timing_starts_it_afresh_from_the_change() -> None:
     clock = FakeClock(T0)
     with queue(clock=clock) as tq:

@@ -14,6 +14,7 @@ from riaktq_py.schedules.model import (
     RecurringSchedule,
     ScheduleExists,
     ScheduleNotFound,
+    ScheduleSettings,
     occurrence_key,
 )
 from riaktq_py.schedules.step import ScheduleStep
@@ -34,6 +35,7 @@ __all__ = [
     "ScheduleEvent",
     "ScheduleExists",
     "ScheduleNotFound",
+    "ScheduleSettings",
     "ScheduleStep",
     "ScheduleStore",
     "SqliteScheduleStore",

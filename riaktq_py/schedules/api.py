@@ -8,8 +8,8 @@ reads the same store).
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Unpack
 
 from riaktq_py import payload
 from riaktq_py.clock import Clock
@@ -18,9 +18,9 @@ from riaktq_py.schedules.events import Occurrence
 from riaktq_py.schedules.model import (
     TIMING_FIELDS,
     Misfire,
-    Overlap,
     RecurringSchedule,
     ScheduleNotFound,
+    ScheduleSettings,
     check_name,
 )
 from riaktq_py.schedules.report import Audit, audit
@@ -63,42 +63,13 @@ class Schedules:
         self.max_payload = max_payload
         self.check_handler = check_handler
 
-    def add(
-        self,
-        name: str,
-        *,
-        cron: str | None = None,
-        timezone: str = "UTC",
-        interval: int | None = None,
-        handler: str | None = None,
-        tags: Iterable[str] = (),
-        input: Any = None,
-        priority: int = 0,
-        retry: int = 0,
-        misfire: Misfire | str = Misfire.SKIP,
-        catchup: int | None = None,
-        overlap: Overlap | str = Overlap.SKIP,
-        paused: bool = False,
-    ) -> RecurringSchedule:
+    def add(self, name: str, **settings: Unpack[ScheduleSettings]) -> RecurringSchedule:
         """Store a new schedule; its first occurrence is the first one after now."""
+        handler = settings.get("handler")
         if handler is not None and self.check_handler is not None:
             self.check_handler(handler)
         schedule = RecurringSchedule.new(
-            name,
-            now_us=self.clock.now_us(),
-            cron=cron,
-            timezone=timezone,
-            interval=interval,
-            handler=handler,
-            tags=tags,
-            input=input,
-            priority=priority,
-            retry=retry,
-            misfire=misfire,
-            catchup=catchup,
-            overlap=overlap,
-            paused=paused,
-            max_payload=self.max_payload,
+            name, now_us=self.clock.now_us(), max_payload=self.max_payload, **settings
         )
         self.store.add(schedule)
         return schedule

@@ -29,7 +29,7 @@ import enum
 import functools
 import re
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypedDict, Unpack
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterBadDateError, CroniterError, croniter
@@ -141,6 +141,26 @@ def _tag(value: object) -> str:
     return value
 
 
+class ScheduleSettings(TypedDict, total=False):
+    """The settings of a new schedule (``add_schedule``); missing ones take the defaults:
+    timezone ``UTC``, no handler or tags, input ``None``, priority and retry 0, misfire
+    and overlap ``skip``, not paused. Exactly one of ``cron`` and ``interval`` is needed.
+    """
+
+    cron: str | None
+    timezone: str
+    interval: int | None
+    handler: str | None
+    tags: Iterable[str]
+    input: Any
+    priority: int
+    retry: int
+    misfire: Misfire | str
+    catchup: int | None
+    overlap: Overlap | str
+    paused: bool
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class RecurringSchedule:
     """One stored schedule; see the module docstring. Build it with :meth:`new`."""
@@ -217,39 +237,34 @@ class RecurringSchedule:
         name: str,
         *,
         now_us: int,
-        cron: str | None = None,
-        timezone: str = "UTC",
-        interval: int | None = None,
-        handler: str | None = None,
-        tags: Iterable[str] = (),
-        input: Any = None,
-        priority: int = 0,
-        retry: int = 0,
-        misfire: Misfire | str = Misfire.SKIP,
-        catchup: int | None = None,
-        overlap: Overlap | str = Overlap.SKIP,
-        paused: bool = False,
         max_payload: int = payload.DEFAULT_MAX_PAYLOAD,
+        **settings: Unpack[ScheduleSettings],
     ) -> RecurringSchedule:
         """A new schedule created at ``now_us``; ``input`` is any msgpack-encodable value."""
+        unknown = settings.keys() - ScheduleSettings.__optional_keys__
+        if unknown:
+            raise TypeError(f"unexpected schedule setting(s): {', '.join(sorted(unknown))}")
+        tags = settings.get("tags", ())
         if isinstance(tags, str):
             raise ConfigError(f"tags must be a list of strings, not the string {tags!r}")
         return cls(
             name=check_name(name),
-            input=payload.encode(input, limit=max_payload, what=f"input of schedule {name!r}"),
+            input=payload.encode(
+                settings.get("input"), limit=max_payload, what=f"input of schedule {name!r}"
+            ),
             created=now_us,
             start=now_us,
-            handler=handler,
+            handler=settings.get("handler"),
             tags=frozenset(tags),
-            priority=priority,
-            retry=retry,
-            cron=cron,
-            timezone=timezone,
-            interval=interval,
-            misfire=_policy(Misfire, "misfire", misfire),
-            catchup=catchup,
-            overlap=_policy(Overlap, "overlap", overlap),
-            paused=paused,
+            priority=settings.get("priority", 0),
+            retry=settings.get("retry", 0),
+            cron=settings.get("cron"),
+            timezone=settings.get("timezone", "UTC"),
+            interval=settings.get("interval"),
+            misfire=_policy(Misfire, "misfire", settings.get("misfire", Misfire.SKIP)),
+            catchup=settings.get("catchup"),
+            overlap=_policy(Overlap, "overlap", settings.get("overlap", Overlap.SKIP)),
+            paused=settings.get("paused", False),
         )
 
     @property

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from typing import Any, Unpack
 
 from riaktq_py.actors.scheduler import SchedulerConfig
 from riaktq_py.clock import Clock
 from riaktq_py.engine import Engine
 from riaktq_py.errors import ConfigError
 from riaktq_py.schedules import (
-    Misfire,
     Occurrence,
-    Overlap,
     RecurringSchedule,
+    ScheduleSettings,
     ScheduleStep,
     schedule_store_for,
 )
@@ -53,33 +51,14 @@ class ScheduleOperations:
             self._schedule_ops = found
         return found
 
-    def add_schedule(
-        self,
-        name: str,
-        *,
-        cron: str | None = None,
-        timezone: str = "UTC",
-        interval: int | None = None,
-        handler: str | None = None,
-        tags: Iterable[str] = (),
-        input: Any = None,
-        priority: int = 0,
-        retry: int = 0,
-        misfire: Misfire | str = Misfire.SKIP,
-        catchup: int | None = None,
-        overlap: Overlap | str = Overlap.SKIP,
-        paused: bool = False,
-    ) -> RecurringSchedule:
+    def add_schedule(self, name: str, **settings: Unpack[ScheduleSettings]) -> RecurringSchedule:
         """Store a recurring schedule: ``cron`` (5 fields, read in ``timezone``) or ``interval``.
 
         Each occurrence opens the task ``sched:<name>:<UTC ISO time>``, exactly once.
         ``misfire``: skip | latest | all (with ``catchup`` seconds); ``overlap``: skip | allow.
+        The settings and their defaults: :class:`~riaktq_py.schedules.ScheduleSettings`.
         """
-        return self.schedules.add(
-            name, cron=cron, timezone=timezone, interval=interval, handler=handler, tags=tags,
-            input=input, priority=priority, retry=retry, misfire=misfire, catchup=catchup,
-            overlap=overlap, paused=paused,
-        )  # fmt: skip
+        return self.schedules.add(name, **settings)
 
     def get_schedule(self, name: str) -> RecurringSchedule:
         return self.schedules.get(name)

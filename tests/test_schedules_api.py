@@ -139,6 +139,23 @@ def test_an_unknown_setting_is_refused() -> None:
         queue().add_schedule("u", **settings)
 
 
+def test_occurrences_are_read_by_pages_and_the_newest_kept() -> None:
+    clock = FakeClock(T0)
+    with queue(clock=clock) as tq:
+        tq.add_schedule("n", interval=60, tags=["nobody"], overlap="allow")
+        for minute in range(1, 6):
+            clock.set(T0 + minute * 60 * SECOND)
+            run_tick(tq)
+        dues = [T0 + m * 60 * SECOND for m in range(1, 6)]
+        store = tq.schedules.store
+        assert [r.due for r in store.iter_occurrences("n", page_size=2)] == dues
+        assert [r.due for r in store.iter_occurrences("n", after=dues[2], page_size=1)] == dues[3:]
+        assert [r.due for r in tq.schedules.newest("n", 2)] == dues[3:]
+        assert tq.schedules.audit("n", until=dues[3]).opened == 4
+        with pytest.raises(ScheduleNotFound):
+            tq.schedules.newest("missing", 2)
+
+
 def test_changing_the_timing_starts_it_afresh_from_the_change() -> None:
     clock = FakeClock(T0)
     with queue(clock=clock) as tq:

@@ -17,7 +17,6 @@ from typing import Any
 from riaktq_py.cli.common import comma_list, format_table, json_value, positive_int, store_url
 from riaktq_py.clock import SystemClock
 from riaktq_py.schedules.api import Schedules
-from riaktq_py.schedules.events import Occurrence
 from riaktq_py.schedules.model import (
     Misfire,
     Overlap,
@@ -239,20 +238,9 @@ def run_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _last(schedules: Schedules, name: str, limit: int) -> list[Occurrence]:
-    kept: list[Occurrence] = []
-    after: int | None = None
-    while True:
-        page = schedules.occurrences(name, after=after, limit=1000)
-        kept = (kept + page)[-limit:]
-        if len(page) < 1000:
-            return kept
-        after = page[-1].due
-
-
 def run_occurrences(args: argparse.Namespace) -> int:
     with _schedules(args) as schedules:
-        records = _last(schedules, args.name, args.limit)
+        records = schedules.newest(args.name, args.limit)
         audit = schedules.audit(args.name) if args.audit else None
     if args.json:
         value: dict[str, Any] = {"occurrences": [r.summary() for r in records]}

@@ -24,8 +24,6 @@ from riaktq_py.schedules.store import ScheduleStore, schedule_store_for
 from riaktq_py.store.base import Store
 from riaktq_py.task import Task
 
-_PAGE = 1000
-
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class ScheduleHealthEntry:
@@ -109,19 +107,13 @@ class ScheduleHealth:
             and overdue <= now_us - round(self.grace * US)
         )
         opened = skipped = 0
-        after = start
-        while True:
-            page = schedules.occurrences(schedule.name, after=after, limit=_PAGE)
-            for record in page:
-                if record.due > now_us:
-                    break
-                if record.outcome is OccurrenceOutcome.OPENED:
-                    opened += 1
-                else:
-                    skipped += COUNT_CAP if record.count is None else record.count
-            if len(page) < _PAGE or page[-1].due > now_us:
+        for record in schedules.iter_occurrences(schedule.name, after=start):
+            if record.due > now_us:
                 break
-            after = page[-1].due
+            if record.outcome is OccurrenceOutcome.OPENED:
+                opened += 1
+            else:
+                skipped += COUNT_CAP if record.count is None else record.count
         task = None if schedule.last_task is None else last_tasks.get(schedule.last_task)
         return ScheduleHealthEntry(
             schedule.name,

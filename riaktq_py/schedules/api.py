@@ -8,6 +8,8 @@ reads the same store).
 from __future__ import annotations
 
 import builtins
+import collections
+import itertools
 from collections.abc import Callable
 from typing import Any, Unpack
 
@@ -142,6 +144,11 @@ class Schedules:
         self.get(name)
         return self.store.occurrences(name, after=after, limit=limit)
 
+    def newest(self, name: str, limit: int) -> builtins.list[Occurrence]:
+        """Its last ``limit`` occurrence records, by due time."""
+        self.get(name)
+        return builtins.list(collections.deque(self.store.iter_occurrences(name), maxlen=limit))
+
     def audit(self, name: str, *, since: int | None = None, until: int | None = None) -> Audit:
         """Did every run happen? Each occurrence due in ``(since, until]`` against its records.
 
@@ -151,14 +158,13 @@ class Schedules:
         schedule = self.get(name)
         since = schedule.start if since is None else since
         until = self.clock.now_us() if until is None else until
-        records: builtins.list[Occurrence] = []
-        after: int | None = None
-        while True:
-            page = self.store.occurrences(name, after=after, limit=1000)
-            records.extend(r for r in page if r.until > since)
-            if len(page) < 1000 or page[-1].due > until:
-                break
-            after = page[-1].due
+        records = [
+            r
+            for r in itertools.takewhile(
+                lambda r: r.due <= until, self.store.iter_occurrences(name)
+            )
+            if r.until > since
+        ]
         return audit(schedule, records, since, until)
 
     def _write(self, schedule: RecurringSchedule) -> RecurringSchedule:

@@ -77,6 +77,17 @@ class ScheduleStore(abc.ABC):
     ) -> builtins.list[Occurrence]:
         """Records of ``name`` with ``due`` after ``after``, by due time, at most ``limit``."""
 
+    def iter_occurrences(
+        self, name: str, *, after: int | None = None, page_size: int = 1000
+    ) -> Iterator[Occurrence]:
+        """Every record of ``name`` with ``due`` after ``after``, by due time, read by pages."""
+        while True:
+            page = self.occurrences(name, after=after, limit=page_size)
+            yield from page
+            if len(page) < page_size:
+                return
+            after = page[-1].due
+
 
 class MemoryScheduleStore(ScheduleStore):
     """Schedules in this process only: for tests, and stores with no schedule tables."""

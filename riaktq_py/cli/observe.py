@@ -5,12 +5,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import signal
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from riaktq_py.cli.common import (
@@ -22,6 +17,7 @@ from riaktq_py.cli.common import (
     store_url,
 )
 from riaktq_py.cli.common import write as write_line
+from riaktq_py.cli.signals import stop_on_signals
 from riaktq_py.clock import SystemClock
 from riaktq_py.errors import ConfigError
 from riaktq_py.events import TaskEvent
@@ -44,8 +40,6 @@ from riaktq_py.schedules.store import ScheduleStore, schedule_store_for
 from riaktq_py.store.base import Store
 from riaktq_py.store.url import open_store
 from riaktq_py.task import Status, jsonable
-
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def register(subparsers: Any) -> None:
@@ -213,21 +207,6 @@ def event_text(event: TaskEvent) -> str:
     return f"{head}  -> {event.task.status.value}{assignee}"
 
 
-@contextmanager
-def _stop_on_signals() -> Iterator[threading.Event]:
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in STOP_SIGNALS}
-    try:
-        yield stop
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
 def run_events(args: argparse.Namespace) -> int:
     if args.start < 0:
         raise ConfigError(f"--from must be a log position >= 0, got {args.start}")
@@ -241,7 +220,7 @@ def run_events(args: argparse.Namespace) -> int:
             for event in read_log(store, args.start):
                 show(event)
             return 0
-        with _stop_on_signals() as stop:
+        with stop_on_signals() as stop:
             for event in follow_log(store, args.start, stop, poll_interval=args.poll):
                 show(event)
     finally:

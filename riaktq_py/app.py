@@ -230,17 +230,23 @@ class Riaktq(TaskOperations, ScheduleOperations, ObserverOperations):
             return self
         self._events = EventManager.start("task-events")
         events = self._events.proxy()
+        outbox = events.outbox.get(timeout=CALL_TIMEOUT)
         steps = [] if self.aging is None else [self.aging]
         member = self._member = (
             None
             if self.coordination is None
             else Membership(
-                self.store, self.clock, self.coordination, events, engine_lock=self.engine.lock
+                self.store,
+                self.clock,
+                self.coordination,
+                events,
+                engine_lock=self.engine.lock,
+                outbox=outbox,
             )
         )
         self._observing.start(None if member is None else member.gate)
         shared = member is not None and member.config.share_instances
-        self.engine.events = member.relay if member is not None and shared else events
+        self.engine.events = member.relay if member is not None and shared else outbox
         self._scheduler = Scheduler.start(
             self.engine if member is None else member.engine,
             (),

@@ -9,7 +9,7 @@ from typing import Any
 import pykka
 import pytest
 
-from riaktq_py.actors.event_manager import EventManager
+from riaktq_py.actors.event_manager import EventManager, Outbox
 from riaktq_py.testing import EventCapture
 
 T = 5.0
@@ -96,3 +96,42 @@ def test_a_subscriber_must_be_callable_or_an_actor() -> None:
     manager = EventManager.start().proxy()
     with pytest.raises(TypeError, match="callable or a pykka ActorRef"):
         manager.subscribe(42).get(timeout=T)
+
+
+class CountingRef:
+    """Stands in for an actor ref: counts the messages told."""
+
+    def __init__(self) -> None:
+        self.told: list[Any] = []
+
+    def tell(self, message: Any) -> None:
+        self.told.append(message)
+
+
+def test_the_outbox_wakes_nobody_without_subscribers_and_once_until_drained() -> None:
+    ref = CountingRef()
+    outbox = Outbox(ref)  # type: ignore[arg-type]
+    outbox.publish([1, 2])
+    assert ref.told == [] and outbox.take() == []  # nobody listens: nothing kept, nobody woken
+    outbox.listening = True
+    for n in range(100):
+        outbox.publish([n])
+    assert len(ref.told) == 1  # one wake for a burst
+    assert outbox.take() == list(range(100))
+    outbox.publish(["next"])
+    assert len(ref.told) == 2  # drained: the next publication wakes the manager again
+
+
+def test_engine_events_through_the_outbox_reach_subscribers_in_order() -> None:
+    ref = EventManager.start()
+    manager = ref.proxy()
+    outbox = manager.outbox.get(timeout=T)
+    outbox.publish(["before"])  # no subscriber yet: dropped
+    capture = EventCapture()
+    manager.subscribe(capture).get(timeout=T)
+    for i in range(500):  # while the manager drains on its own thread
+        outbox.publish([i])
+    outbox.publish(["last"])
+    capture.wait_for(lambda e: e == "last", T)
+    assert capture.events == [*range(500), "last"]
+    ref.stop()

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import pykka
+import pytest
 
 from riaktq_py import payload
 from riaktq_py.actors.handles import LocalInstance
@@ -161,3 +162,20 @@ def test_sat_and_laf_come_from_the_instance_clock() -> None:
     assert results.acquire(timeout=T)
     [result] = handle.get(T).outputs
     assert (result.sat, result.laf) == (1_000, 250)
+
+
+def test_the_scheduler_reaches_a_local_instance_without_a_message_and_with_a_timeout() -> None:
+    handle, _ = _start(EchoHandler())
+    queues = handle._live()
+    queues._lock.acquire()  # the queues are busy (as if held by the instance's worker)
+    try:
+        with pytest.raises(TimeoutError, match="'i1': queues busy for 0.05 s"):
+            handle.get(0.05)
+        with pytest.raises(TimeoutError):
+            handle.put([_assignment("a")], 0.05)
+    finally:
+        queues._lock.release()
+    assert handle.get(T).inputs == ()
+    handle.ref.stop()
+    with pytest.raises(pykka.ActorDeadError, match="'i1' is not running"):
+        handle.get(T)

@@ -204,3 +204,23 @@ def test_subscribers_receive_events_in_log_order_under_concurrent_writers(store:
     positions = [e.position for e in events.events]
     assert positions == sorted(positions)
     assert len(set(positions)) == len(positions)
+
+
+def test_the_doorbell_sends_one_ring_per_tick(store: Store) -> None:
+    ref = _scheduler(store, debounce=60.0)  # a trigger waits: no tick runs by itself
+    try:
+        scheduler = ref.proxy()
+        doorbell = scheduler.doorbell.get(timeout=T)
+        told: list[Any] = []
+        real_ref, doorbell._ref = doorbell._ref, type("Ref", (), {"tell": told.append})()
+        for _ in range(50):
+            doorbell.ring()
+        assert len(told) == 1  # one ring for a burst
+        doorbell._ref = real_ref
+        scheduler.tick().get(timeout=T).get(timeout=T)  # a tick started: the bell is re-armed
+        doorbell._ref = type("Ref", (), {"tell": told.append})()
+        doorbell.ring()
+        doorbell.ring()
+        assert len(told) == 2
+    finally:
+        ref.stop()

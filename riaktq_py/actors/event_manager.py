@@ -9,8 +9,10 @@ The same manager serves task events and the observer's query results.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -65,6 +67,44 @@ class _Remove:
         self.number = number
 
 
+class Outbox:
+    """Where an engine publishes, from any thread, without a message per publication.
+
+    Events are queued under a lock (the publisher's order is kept) and the
+    manager is woken once until it drains them; with no subscriber at all,
+    publishing costs nothing and wakes nobody.
+    """
+
+    def __init__(self, ref: pykka.ActorRef[Any]) -> None:
+        self._ref = ref
+        self._lock = threading.Lock()
+        self._events: list[Any] = []
+        self._woken = False
+        #: set by the manager: whether anybody would receive an event
+        self.listening = False
+
+    def publish(self, events: Sequence[Any]) -> None:
+        if not self.listening or not events:
+            return
+        with self._lock:
+            self._events.extend(events)
+            if self._woken:
+                return
+            self._woken = True
+        with contextlib.suppress(pykka.ActorDeadError):
+            self._ref.tell(_Drain())
+
+    def take(self) -> list[Any]:
+        """Everything published so far (the manager's flush); the next publication wakes it."""
+        with self._lock:
+            events, self._events, self._woken = self._events, [], False
+        return events
+
+
+class _Drain:
+    pass
+
+
 class EventManager(pykka.ThreadingActor):
     """Keeps subscribers and gives each every published event, in order."""
 
@@ -82,6 +122,8 @@ class EventManager(pykka.ThreadingActor):
         self._pending: list[Any] = []
         self._flush_asked = False
         self._log = get_logger(manager=name)
+        #: publish here from any thread (the engine does): cheaper than ``publish`` messages
+        self.outbox = Outbox(self.actor_ref)
 
     def subscribe(self, subscriber: Subscriber) -> int:
         """Add a subscriber; returns the number that unsubscribes it."""
@@ -94,12 +136,14 @@ class EventManager(pykka.ThreadingActor):
             self._owned.add(number)
         else:
             raise TypeError(f"a subscriber is a callable or a pykka ActorRef, not {subscriber!r}")
+        self.outbox.listening = True
         return number
 
     def unsubscribe(self, number: int) -> bool:
         """Remove a subscriber; ``True`` if it was subscribed."""
         self._flush()
         ref = self._subscribers.pop(number, None)
+        self.outbox.listening = bool(self._subscribers)
         if ref is not None and number in self._owned:
             self._owned.discard(number)
             ref.stop(block=False)
@@ -115,9 +159,13 @@ class EventManager(pykka.ThreadingActor):
 
         Publications that queue up while the manager is busy are sent on as one
         batch per subscriber (same order), so a burst costs each subscriber one
-        message, not one per publication.
+        message, not one per publication. (An engine publishes through
+        :attr:`outbox` instead: one stream of events, one of the two ways.)
         """
         self._pending.extend(events)
+        self._flush_soon()
+
+    def _flush_soon(self) -> None:
         if self._flush_asked:
             return  # a flush is already on its way
         due = self._last_flush + self.window
@@ -131,6 +179,7 @@ class EventManager(pykka.ThreadingActor):
             self._alarm.at(due, _Flush())
 
     def _flush(self) -> None:
+        self._pending.extend(self.outbox.take())
         if not self._pending:
             return
         self._last_flush = time.monotonic()
@@ -148,6 +197,9 @@ class EventManager(pykka.ThreadingActor):
                 self.unsubscribe(number)
 
     def on_receive(self, message: Any) -> None:
+        if isinstance(message, _Drain):
+            self._flush_soon()  # the outbox stays quiet until the flush takes its events
+            return
         if isinstance(message, _Remove):
             self.unsubscribe(message.number)
         elif isinstance(message, _Flush):

@@ -11,10 +11,11 @@ the scheduler commits it.
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import itertools
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -152,8 +153,22 @@ class Instance(pykka.ThreadingActor):
     # The queues are shared with the worker thread, which takes its next task
     # itself (no message per task): every access holds ``self._lock``.
 
-    def get(self) -> InstanceState:
-        with self._lock:
+    @contextlib.contextmanager
+    def _locked(self, timeout: float | None) -> Iterator[None]:
+        """Hold the queues' lock; TimeoutError if it is not free within ``timeout`` s."""
+        if not self._lock.acquire(timeout=-1 if timeout is None else timeout):
+            raise TimeoutError(f"instance {self.name!r}: queues busy for {timeout} s")
+        try:
+            yield
+        finally:
+            self._lock.release()
+
+    def queues(self) -> Instance:
+        """This instance, whose queue operations are thread-safe (see :class:`LocalInstance`)."""
+        return self
+
+    def get(self, timeout: float | None = None) -> InstanceState:
+        with self._locked(timeout):
             return InstanceState(
                 self.name,
                 self.tags,
@@ -163,9 +178,9 @@ class Instance(pykka.ThreadingActor):
                 tuple(self._outputs.values()),
             )
 
-    def put(self, assignments: Sequence[Assignment]) -> list[str]:
+    def put(self, assignments: Sequence[Assignment], timeout: float | None = None) -> list[str]:
         """Append to the input queue, up to capacity; returns the keys accepted."""
-        with self._lock:
+        with self._locked(timeout):
             accepted = list(assignments[: max(0, self.capacity - len(self._inputs))])
             self._inputs.extend(accepted)
             started = self._next_locked()
@@ -173,19 +188,19 @@ class Instance(pykka.ThreadingActor):
             self._executor.submit(self._work, *started)
         return [a.key for a in accepted]
 
-    def commit(self, entries: Sequence[tuple[str, int]]) -> int:
+    def commit(self, entries: Sequence[tuple[str, int]], timeout: float | None = None) -> int:
         """Drop committed (key, token) entries from the output queue."""
-        with self._lock:
+        with self._locked(timeout):
             return sum(self._outputs.pop(entry, None) is not None for entry in entries)
 
-    def cancel(self, entries: Sequence[tuple[str, int]]) -> list[str]:
+    def cancel(self, entries: Sequence[tuple[str, int]], timeout: float | None = None) -> list[str]:
         """Drop canceled (key, token) tasks not started yet; returns their keys.
 
         A task already running is not interrupted (threads cannot be killed):
         its result arrives as usual and is recorded in the task's history.
         """
         doomed = set(entries)
-        with self._lock:
+        with self._locked(timeout):
             dropped = [
                 a.key for a in self._inputs if (a.key, a.token) in doomed and a is not self._running
             ]

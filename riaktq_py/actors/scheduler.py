@@ -70,8 +70,9 @@ class _Ring:
 class Doorbell:
     """Asks the scheduler for a tick soon, from any thread, cheaply.
 
-    At most one ring is in flight: a burst of opens or results sends one
-    message to the scheduler, not one each (and no future is created).
+    At most one ring per tick: once rung, the bell stays quiet until the next
+    tick starts (that tick sees everything rung for), so a burst of opens or
+    results sends the scheduler one message, not one each (and no future).
     """
 
     def __init__(self, ref: pykka.ActorRef[Any]) -> None:
@@ -185,7 +186,6 @@ class Scheduler(pykka.ThreadingActor):
 
     def on_receive(self, message: Any) -> None:
         if isinstance(message, _Ring):
-            self.doorbell._answered()
             self.trigger()
         elif isinstance(message, _Tick):
             self._on_tick(message)
@@ -218,6 +218,8 @@ class Scheduler(pykka.ThreadingActor):
         self._worker.submit(self._run, tick)
 
     def _run(self, tick: Tick) -> None:
+        # re-armed before the tick reads anything: a ring from now on asks for another tick
+        self.doorbell._answered()
         try:
             done = _TickDone(tick.run(), None)
         except Exception as exc:

@@ -144,7 +144,11 @@ class Membership:
         call_timeout: float = 5.0,
         lease_clock: Clock | None = None,
         engine_lock: threading.Lock | None = None,
+        outbox: Any | None = None,
     ) -> None:
+        """``events``: the event manager's proxy; ``outbox``: where the scheduler's engine
+        publishes when instances are not shared (the manager's outbox, or ``events``).
+        """
         if not isinstance(store, SqliteStore):
             raise ConfigError(f"coordination needs a SqliteStore, got {store!r}")
         self.config = config
@@ -165,7 +169,7 @@ class Membership:
         self.engine = Engine(
             self.fenced,
             clock,
-            self.relay if config.share_instances else events,
+            self.relay if config.share_instances else (outbox or events),
             lock=engine_lock,
         )
         self.clock = clock

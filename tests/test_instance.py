@@ -169,7 +169,7 @@ def test_the_scheduler_reaches_a_local_instance_without_a_message_and_with_a_tim
     queues = handle._live()
     queues._lock.acquire()  # the queues are busy (as if held by the instance's worker)
     try:
-        with pytest.raises(TimeoutError, match="'i1': queues busy for 0.05 s"):
+        with pytest.raises(TimeoutError, match=r"'i1': queues busy for 0\.05 s"):
             handle.get(0.05)
         with pytest.raises(TimeoutError):
             handle.put([_assignment("a")], 0.05)

@@ -7,6 +7,7 @@ each one through structlog and hands the events to the event manager.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -23,6 +24,10 @@ def _from_status(transition: str) -> str:
     if None in sources:
         return "any"
     return "|".join(sorted(str(s) for s in sources))
+
+
+#: what each transition's log line says it moves from (computed once)
+_FROM_STATUS = {name: _from_status(name) for name in GRAPH}
 
 
 class Engine:
@@ -56,13 +61,18 @@ class Engine:
                     defer(events)
                 else:
                     publish(events)
+        info = self._log.is_enabled_for(logging.INFO)
         for event in events:
             if event.task is not None:
+                if not info:
+                    continue
                 self._log.info(
                     event.transition,
                     key=event.key,
                     transition=event.transition,
-                    from_status=_from_status(event.transition),
+                    from_status=_FROM_STATUS.get(event.transition) or _from_status(
+                        event.transition
+                    ),
                     to_status=event.task.status.value,
                     assignee=event.task.assignee,
                     position=event.position,

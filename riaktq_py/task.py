@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import operator
 from collections.abc import Iterable
 from typing import Any
 
@@ -166,7 +167,14 @@ class Task:
         return payload.decode(self.out, what=f"output of {self.key!r}")
 
     def replace(self, **changes: Any) -> Task:
-        return dataclasses.replace(self, **changes)
+        """A copy with ``changes`` (field names); cheaper than ``dataclasses.replace``."""
+        values = list(_task_values(self))
+        for name, value in changes.items():
+            index = _TASK_INDEX.get(name)
+            if index is None:
+                raise TypeError(f"Task has no field {name!r}")
+            values[index] = value
+        return Task(*values)
 
     def summary(self) -> dict[str, Any]:
         """A JSON-friendly view, for the CLI and logs."""
@@ -188,6 +196,11 @@ class Task:
             "unique": self.unique,
             "timeout": self.timeout,
         }
+
+
+_TASK_FIELDS = tuple(field.name for field in dataclasses.fields(Task))
+_TASK_INDEX = {name: index for index, name in enumerate(_TASK_FIELDS)}
+_task_values = operator.attrgetter(*_TASK_FIELDS)
 
 
 def jsonable(value: Any) -> Any:

@@ -47,6 +47,10 @@ GRAPH: dict[str, tuple[frozenset[Status | None], frozenset[Status]]] = {
 }
 
 
+#: transitions that may find no task (they create it)
+MAY_CREATE = frozenset(name for name, (sources, _) in GRAPH.items() if None in sources)
+
+
 class Transition(Protocol):
     """What every transition provides."""
 

@@ -24,10 +24,11 @@ from riaktq_py.events import TaskEvent
 from riaktq_py.store.base import Store, TaskQuery
 from riaktq_py.store.sqlite_rows import (
     _COLUMNS,
+    _INSERT_NEW,
     _LAST_POSITION,
+    _LOG_APPEND,
     _LOG_INSERT,
     _SCHEMA,
-    _UPSERT,
     MAX_INDEXED_TAGS,
     TAG_SEPARATOR,
     _check_unique,
@@ -37,13 +38,14 @@ from riaktq_py.store.sqlite_rows import (
     _subsets,
     _task,
     _where,
+    _write_rows,
     tagkey,
 )
 from riaktq_py.task import (
     Status,
     Task,
 )
-from riaktq_py.transitions import Transition
+from riaktq_py.transitions import MAY_CREATE, Transition
 
 __all__ = ["TAG_SEPARATOR", "SqliteStore", "tagkey"]
 
@@ -62,12 +64,20 @@ class SqliteStore(Store):
         bucket: str = "task",
         busy_timeout: float = 5.0,
         synchronous: str = "NORMAL",
+        page_size: int = 1024,
     ) -> None:
+        """``page_size`` applies to a new file only (SQLite fixes it at creation): small
+        pages suit small task rows, since every commit writes each page it changed whole.
+        """
         if busy_timeout < 0:
             raise ConfigError(f"busy_timeout must be >= 0 seconds, got {busy_timeout}")
         if synchronous.upper() not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
             raise ConfigError(
                 f"synchronous must be OFF, NORMAL, FULL or EXTRA, got {synchronous!r}"
+            )
+        if page_size not in {512, 1024, 2048, 4096, 8192, 16384, 32768, 65536}:
+            raise ConfigError(
+                f"page_size must be a power of two from 512 to 65536, got {page_size}"
             )
         self.path = path
         self.bucket = bucket
@@ -76,6 +86,7 @@ class SqliteStore(Store):
             self._db = sqlite3.connect(
                 path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
             )
+            self._db.execute(f"PRAGMA page_size={page_size}")  # before the file is made
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(f"PRAGMA synchronous={synchronous.upper()}")
             # fewer, larger checkpoints: a checkpoint otherwise runs inside every ~125th open
@@ -122,14 +133,18 @@ class SqliteStore(Store):
                 raise StoreError(f"sqlite store {self.path!r}: read failed: {exc}") from exc
 
     def _fetch(self, db: sqlite3.Connection, keys: Sequence[str]) -> dict[str, Task]:
-        found: dict[str, Task] = {}
+        return {key: _task(row) for key, row in self._fetch_rows(db, keys).items()}
+
+    def _fetch_rows(
+        self, db: sqlite3.Connection, keys: Sequence[str]
+    ) -> dict[str, tuple[Any, ...]]:
+        found: dict[str, tuple[Any, ...]] = {}
         unique = list(dict.fromkeys(keys))
         for start in range(0, len(unique), 500):
             chunk = unique[start : start + 500]
             marks = ",".join("?" * len(chunk))
             for row in db.execute(f"SELECT {_COLUMNS} FROM tasks WHERE key IN ({marks})", chunk):
-                task = _task(row)
-                found[task.key] = task
+                found[row[0]] = row
         return found
 
     # -- the contract -----------------------------------------------------
@@ -137,35 +152,66 @@ class SqliteStore(Store):
     def apply(self, transitions: Sequence[Transition], *, at: int) -> list[TaskEvent]:
         if not transitions:
             return []
-        events: list[TaskEvent] = []
-        bucket = self.bucket
         try:
             with self._write() as db:
-                # positions are ours to give: we hold the write lock until commit
-                [(last,)] = db.execute(_LAST_POSITION).fetchall()
-                current = self._fetch(db, [t.key for t in transitions])
-                writes: dict[str, tuple[Any, ...]] = {}
-                log_rows: list[tuple[Any, ...]] = []
-                for position, transition in enumerate(transitions, start=last + 1):
-                    name, key = transition.name, transition.key
-                    try:
-                        task = transition.apply(current.get(key))
-                        if task.unique is not None:
-                            _check_unique(db, name, task, current, writes)
-                    except TransitionError as exc:
-                        error = str(exc)
-                        log_rows.append((position, at, name, key, None, error))
-                        events.append(TaskEvent(name, bucket, key, at, None, error, position))
-                        continue
-                    row = _row(task)
-                    current[task.key] = task
-                    writes[task.key] = row
-                    log_rows.append((position, at, name, key, _pack(row), None))
-                    events.append(TaskEvent(name, bucket, key, at, task, None, position))
-                db.executemany(_UPSERT, list(writes.values()))
-                db.executemany(_LOG_INSERT, log_rows)
+                if len(transitions) == 1:
+                    created = self._create(db, transitions[0], at)
+                    if created is not None:
+                        return [created]
+                return self._apply(db, transitions, at)
         except sqlite3.Error as exc:
             raise StoreError(f"sqlite store {self.path!r}: apply failed: {exc}") from exc
+
+    def _create(self, db: sqlite3.Connection, transition: Transition, at: int) -> TaskEvent | None:
+        """One transition that may create its task (an open), applied as if the key were
+        new: one insert that does nothing if the key exists, and one log append. None
+        when that guess does not hold (the key exists, a uniqueness key to check, ...):
+        the caller then applies it the general way, in the same transaction.
+        """
+        name, key = transition.name, transition.key
+        if name not in MAY_CREATE:
+            return None
+        try:
+            task = transition.apply(None)
+        except TransitionError:
+            return None
+        if task.unique is not None:
+            return None
+        row = _row(task)
+        if db.execute(_INSERT_NEW, row).rowcount != 1:
+            return None
+        [(position,)] = db.execute(_LOG_APPEND, (at, name, key, _pack(row), None)).fetchall()
+        return TaskEvent(name, self.bucket, key, at, task, None, position)
+
+    def _apply(
+        self, db: sqlite3.Connection, transitions: Sequence[Transition], at: int
+    ) -> list[TaskEvent]:
+        events: list[TaskEvent] = []
+        bucket = self.bucket
+        # positions are ours to give: we hold the write lock until commit
+        [(last,)] = db.execute(_LAST_POSITION).fetchall()
+        stored = self._fetch_rows(db, [t.key for t in transitions])
+        current = {key: _task(row) for key, row in stored.items()}
+        writes: dict[str, tuple[Any, ...]] = {}
+        log_rows: list[tuple[Any, ...]] = []
+        for position, transition in enumerate(transitions, start=last + 1):
+            name, key = transition.name, transition.key
+            try:
+                task = transition.apply(current.get(key))
+                if task.unique is not None:
+                    _check_unique(db, name, task, current, writes)
+            except TransitionError as exc:
+                error = str(exc)
+                log_rows.append((position, at, name, key, None, error))
+                events.append(TaskEvent(name, bucket, key, at, None, error, position))
+                continue
+            row = _row(task)
+            current[task.key] = task
+            writes[task.key] = row
+            log_rows.append((position, at, name, key, _pack(row), None))
+            events.append(TaskEvent(name, bucket, key, at, task, None, position))
+        _write_rows(db, stored, writes)
+        db.executemany(_LOG_INSERT, log_rows)
         return events
 
     @staticmethod

@@ -34,7 +34,15 @@ _LAST_POSITION = (
     " coalesce((SELECT max(pos) FROM log), 0))"
 )
 _LOG_INSERT = "INSERT INTO log (pos, at, transition, key, task, error) VALUES (?,?,?,?,?,?)"
-_UPSERT = f"INSERT OR REPLACE INTO tasks ({_COLUMNS}) VALUES ({','.join('?' * 20)})"
+_INSERT = f"INSERT INTO tasks ({_COLUMNS}) VALUES ({','.join('?' * 20)})"
+#: a new task, or nothing when its key exists (then ``rowcount`` is 0)
+_INSERT_NEW = _INSERT + " ON CONFLICT (key) DO NOTHING"
+#: one log entry at the next position, which it returns
+_LOG_APPEND = (
+    f"INSERT INTO log (pos, at, transition, key, task, error) VALUES (({_LAST_POSITION}) + 1,"
+    " ?, ?, ?, ?, ?) RETURNING pos"
+)
+_COLUMN_NAMES = tuple(name.strip() for name in _COLUMNS.split(","))
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS tasks (
@@ -93,31 +101,71 @@ def _row(task: Task) -> tuple[Any, ...]:
     )
 
 
+_STATUS = {status.value: status for status in Status}
+#: tag sets by their stored text: the same few sets come back on every row
+_TAG_SETS: dict[str, frozenset[str]] = {}
+
+
+def _tags(text: str) -> frozenset[str]:
+    tags = _TAG_SETS.get(text)
+    if tags is None:
+        tags = frozenset(text.split(TAG_SEPARATOR)) if text else frozenset()
+        if len(_TAG_SETS) < 4096:  # bounded: many distinct sets are merely not cached
+            _TAG_SETS[text] = tags
+    return tags
+
+
 def _task(row: Sequence[Any]) -> Task:
     (key, status, priority, retry, tags, assignee, inp, out, cat, sat, laf, attempts, token,
      error, history, run_at, unique, timeout, backoff, aged_at) = row  # fmt: skip
     return Task(
-        key=key,
-        status=Status(status),
-        input=bytes(inp),
-        cat=cat,
-        priority=priority,
-        retry=retry,
-        tags=frozenset(tags.split(TAG_SEPARATOR)) if tags else frozenset(),
-        assignee=assignee,
-        out=None if out is None else bytes(out),
-        sat=sat,
-        laf=laf,
-        attempts=attempts,
-        token=token,
-        error=error,
-        history=decode_history(history),
-        run_at=run_at,
-        unique=unique,
-        timeout=timeout,
-        backoff=decode_backoff(None if backoff is None else bytes(backoff)),
-        aged_at=aged_at,
+        key,
+        _STATUS[status],
+        inp if type(inp) is bytes else bytes(inp),
+        cat,
+        priority,
+        retry,
+        _tags(tags),
+        assignee,
+        None if out is None else bytes(out),
+        sat,
+        laf,
+        attempts,
+        token,
+        error,
+        () if history is None else decode_history(history),
+        run_at,
+        unique,
+        timeout,
+        None if backoff is None else decode_backoff(bytes(backoff)),
+        aged_at,
     )
+
+
+def _write_rows(
+    db: sqlite3.Connection,
+    stored: dict[str, tuple[Any, ...]],
+    writes: dict[str, tuple[Any, ...]],
+) -> None:
+    """Insert the new rows; update only the changed columns of stored ones (an
+    ``UPDATE`` leaves the indexes of unchanged columns alone, a replace rewrites all),
+    one ``executemany`` per set of changed columns.
+    """
+    inserts: list[tuple[Any, ...]] = []
+    updates: dict[tuple[int, ...], list[tuple[Any, ...]]] = {}
+    for key, row in writes.items():
+        old = stored.get(key)
+        if old is None:
+            inserts.append(row)
+            continue
+        changed = tuple(i for i in range(1, len(row)) if row[i] != old[i])
+        if changed:
+            updates.setdefault(changed, []).append((*(row[i] for i in changed), key))
+    if inserts:
+        db.executemany(_INSERT, inserts)
+    for changed, rows in updates.items():
+        columns = ", ".join(f"{_COLUMN_NAMES[i]} = ?" for i in changed)
+        db.executemany(f"UPDATE tasks SET {columns} WHERE key = ?", rows)
 
 
 def _subsets(tags: frozenset[str]) -> Iterator[frozenset[str]]:

@@ -1,0 +1,63 @@
+"""SqliteStore specifics beyond the contract: file layout and the single-open path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from riaktq_py import ConfigError
+from riaktq_py.store.sqlite import SqliteStore
+from riaktq_py.task import Task
+from riaktq_py.transitions import Assign, Open
+
+
+def test_a_new_file_gets_small_pages_and_an_existing_file_keeps_its_own(tmp_path: Path) -> None:
+    small = SqliteStore(str(tmp_path / "small.db"))
+    big = SqliteStore(str(tmp_path / "big.db"), page_size=4096)
+    assert small._read("PRAGMA page_size") == [(1024,)]
+    assert big._read("PRAGMA page_size") == [(4096,)]
+    big.close()
+    again = SqliteStore(str(tmp_path / "big.db"))  # fixed when the file was made
+    assert again._read("PRAGMA page_size") == [(4096,)]
+    for store in (small, again):
+        store.close()
+
+
+def test_a_bad_page_size_is_named() -> None:
+    with pytest.raises(ConfigError, match="page_size must be a power of two from 512 to 65536"):
+        SqliteStore(page_size=1000)
+
+
+def test_single_opens_continue_the_log_positions_after_a_prune() -> None:
+    store = SqliteStore()
+    [first] = store.apply([Open("a", b"\xc0", cat=1)], at=1)
+    [second] = store.apply([Open("b", b"\xc0", cat=1)], at=2)
+    assert (first.position, second.position) == (1, 2)
+    assert store.prune_log(before=10, limit=100) == 2
+    [third] = store.apply([Open("c", b"\xc0", cat=1)], at=11)
+    assert third.position == 3  # never reused, even with an empty log
+    [reopened] = store.apply([Open("a", b"\x01", cat=12)], at=12)  # an existing key
+    assert reopened.position == 4 and reopened.task is not None
+    assert reopened.task.input == b"\x01"
+    assert [e.position for e in store.events_after(0, 10)] == [3, 4]
+
+
+def test_a_transition_writes_only_the_columns_it_changed() -> None:
+    store = SqliteStore()
+    store.apply([Open("a", b"\xc0", cat=1, tags=frozenset({"x"}))], at=1)
+    statements: list[str] = []
+    store._db.set_trace_callback(statements.append)
+    [event] = store.apply([Assign("a", "i-1")], at=2)
+    store._db.set_trace_callback(None)
+    [update] = [s for s in statements if s.startswith("UPDATE tasks")]
+    assert update.startswith("UPDATE tasks SET status = 'nextup', assignee = 'i-1', token = 1")
+    assert not any("REPLACE" in s for s in statements)
+    assert store.get("a") == event.task
+
+
+def test_task_replace_names_an_unknown_field() -> None:
+    task = Task("a", Open("a", b"\xc0", cat=1).apply(None).status, b"\xc0", 1)
+    assert task.replace(priority=3).priority == 3
+    with pytest.raises(TypeError, match="Task has no field 'colour'"):
+        task.replace(colour="red")

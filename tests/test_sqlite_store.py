@@ -8,7 +8,8 @@ import pytest
 
 from riaktq_py import ConfigError
 from riaktq_py.store.sqlite import SqliteStore
-from riaktq_py.task import Task
+from riaktq_py.store.sqlite_rows import RowCodec, _row
+from riaktq_py.task import Status, Task
 from riaktq_py.transitions import Assign, Open
 
 
@@ -61,3 +62,19 @@ def test_task_replace_names_an_unknown_field() -> None:
     assert task.replace(priority=3).priority == 3
     with pytest.raises(TypeError, match="Task has no field 'colour'"):
         task.replace(colour="red")
+
+
+def test_the_row_codec_reuses_a_task_only_for_the_very_same_row() -> None:
+    codec = RowCodec(size=2)
+    task = Open("a", b"\xc0", cat=1, tags=frozenset({"x"})).apply(None)
+    row = codec.row(task)
+    assert row == _row(task)  # nothing seen yet: encoded afresh
+    codec.remember(row, task)
+    assert codec.task(tuple(row)) is task  # the row read back as written
+    changed = (row[0], "nextup", *row[2:])
+    assert codec.task(changed).status is Status.NEXTUP  # written by somebody else: decoded
+    assigned = task.replace(status=Status.NEXTUP, assignee="i-1", token=1)
+    assert codec.row(assigned) == _row(assigned)  # kept tags and history reused, same row
+    for key in ("b", "c"):  # bounded: past its size it starts over
+        codec.remember((key, *row[1:]), task.replace(key=key))
+    assert codec.task(tuple(row)) is not task

@@ -31,6 +31,7 @@ from riaktq_py.store.sqlite_rows import (
     _SCHEMA,
     MAX_INDEXED_TAGS,
     TAG_SEPARATOR,
+    RowCodec,
     _check_unique,
     _order,
     _pack,
@@ -82,6 +83,7 @@ class SqliteStore(Store):
         self.path = path
         self.bucket = bucket
         self._lock = threading.RLock()
+        self._codec = RowCodec()
         try:
             self._db = sqlite3.connect(
                 path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
@@ -133,7 +135,7 @@ class SqliteStore(Store):
                 raise StoreError(f"sqlite store {self.path!r}: read failed: {exc}") from exc
 
     def _fetch(self, db: sqlite3.Connection, keys: Sequence[str]) -> dict[str, Task]:
-        return {key: _task(row) for key, row in self._fetch_rows(db, keys).items()}
+        return {key: self._codec.task(row) for key, row in self._fetch_rows(db, keys).items()}
 
     def _fetch_rows(
         self, db: sqlite3.Connection, keys: Sequence[str]
@@ -180,6 +182,7 @@ class SqliteStore(Store):
         row = _row(task)
         if db.execute(_INSERT_NEW, row).rowcount != 1:
             return None
+        self._codec.remember(row, task)
         [(position,)] = db.execute(_LOG_APPEND, (at, name, key, _pack(row), None)).fetchall()
         return TaskEvent(name, self.bucket, key, at, task, None, position)
 
@@ -191,7 +194,8 @@ class SqliteStore(Store):
         # positions are ours to give: we hold the write lock until commit
         [(last,)] = db.execute(_LAST_POSITION).fetchall()
         stored = self._fetch_rows(db, [t.key for t in transitions])
-        current = {key: _task(row) for key, row in stored.items()}
+        codec = self._codec
+        current = {key: codec.task(row) for key, row in stored.items()}
         writes: dict[str, tuple[Any, ...]] = {}
         log_rows: list[tuple[Any, ...]] = []
         for position, transition in enumerate(transitions, start=last + 1):
@@ -205,13 +209,15 @@ class SqliteStore(Store):
                 log_rows.append((position, at, name, key, None, error))
                 events.append(TaskEvent(name, bucket, key, at, None, error, position))
                 continue
-            row = _row(task)
+            row = codec.row(task)
             current[task.key] = task
             writes[task.key] = row
             log_rows.append((position, at, name, key, _pack(row), None))
             events.append(TaskEvent(name, bucket, key, at, task, None, position))
         _write_rows(db, stored, writes)
         db.executemany(_LOG_INSERT, log_rows)
+        for key, row in writes.items():
+            codec.remember(row, current[key])
         return events
 
     @staticmethod
@@ -249,12 +255,12 @@ class SqliteStore(Store):
         base = f"SELECT {_COLUMNS} FROM tasks WHERE status = 'todo' AND {_DUE}"
         order = " ORDER BY priority DESC, cat, key LIMIT ?"
         if tags is None:
-            return [_task(r) for r in self._read(base + order, (due, limit))]
+            return [self._codec.task(r) for r in self._read(base + order, (due, limit))]
         if len(tags) > MAX_INDEXED_TAGS:
             return self._todo_scan(limit, tags, due)
         per_subset = [
             [
-                _task(r)
+                self._codec.task(r)
                 for r in self._read(base + " AND tagkey = ?" + order, (due, tagkey(s), limit))
             ]
             for s in _subsets(tags)

@@ -71,6 +71,10 @@ _SCHEMA = (
 )
 
 
+_STATUS = {status.value: status for status in Status}
+_STATUS_TEXT = {status: status.value for status in Status}
+
+
 def tagkey(tags: frozenset[str]) -> str:
     """The canonical text of a tag set (sorted, joined by a unit separator)."""
     return TAG_SEPARATOR.join(sorted(tags))
@@ -79,7 +83,7 @@ def tagkey(tags: frozenset[str]) -> str:
 def _row(task: Task) -> tuple[Any, ...]:
     return (
         task.key,
-        task.status.value,
+        _STATUS_TEXT[task.status],
         task.priority,
         task.retry,
         tagkey(task.tags),
@@ -92,7 +96,7 @@ def _row(task: Task) -> tuple[Any, ...]:
         task.attempts,
         task.token,
         task.error,
-        encode_history(task.history) if task.history else None,
+        _history_blob(task.history),
         task.run_at,
         task.unique,
         task.timeout,
@@ -101,7 +105,6 @@ def _row(task: Task) -> tuple[Any, ...]:
     )
 
 
-_STATUS = {status.value: status for status in Status}
 #: tag sets by their stored text: the same few sets come back on every row
 _TAG_SETS: dict[str, frozenset[str]] = {}
 
@@ -166,6 +169,68 @@ def _write_rows(
     for changed, rows in updates.items():
         columns = ", ".join(f"{_COLUMN_NAMES[i]} = ?" for i in changed)
         db.executemany(f"UPDATE tasks SET {columns} WHERE key = ?", rows)
+
+
+class RowCodec:
+    """Rows <-> Tasks for one store, remembering the last row of recently seen keys.
+
+    A task moves through a few transitions in quick succession (read by the
+    scheduler, assigned, closed), so the row a transaction reads back is most often
+    the row this store read or wrote last: then the Task made from it then is reused
+    (rows are compared whole, so a row changed by anybody else is decoded afresh),
+    and so are the encoded tags, history and backoff of a task that kept them.
+    Bounded: past ``size`` keys it starts over.
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._seen: dict[str, tuple[Sequence[Any], Task]] = {}
+
+    def task(self, row: Sequence[Any]) -> Task:
+        seen = self._seen.get(row[0])
+        if seen is not None and seen[0] == row:
+            return seen[1]
+        task = _task(row)
+        self.remember(row, task)
+        return task
+
+    def row(self, task: Task) -> tuple[Any, ...]:
+        seen = self._seen.get(task.key)
+        if seen is None:
+            return _row(task)
+        old, before = seen
+        history = task.history
+        return (
+            task.key,
+            _STATUS_TEXT[task.status],
+            task.priority,
+            task.retry,
+            old[4] if task.tags is before.tags else tagkey(task.tags),
+            task.assignee,
+            task.input,
+            task.out,
+            task.cat,
+            task.sat,
+            task.laf,
+            task.attempts,
+            task.token,
+            task.error,
+            old[14] if history is before.history else _history_blob(history),
+            task.run_at,
+            task.unique,
+            task.timeout,
+            old[18] if task.backoff is before.backoff else encode_backoff(task.backoff),
+            task.aged_at,
+        )
+
+    def remember(self, row: Sequence[Any], task: Task) -> None:
+        if len(self._seen) >= self.size:
+            self._seen.clear()
+        self._seen[task.key] = (row, task)
+
+
+def _history_blob(history: tuple[Any, ...]) -> bytes | None:
+    return encode_history(history) if history else None
 
 
 def _subsets(tags: frozenset[str]) -> Iterator[frozenset[str]]:

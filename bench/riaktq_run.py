@@ -36,7 +36,7 @@ LOG_PAGE = 10_000
 class RunConfig:
     n: int = 20_000
     workers: int = 4
-    capacity: int = 8
+    capacity: int = 64
     batch: int = 1  # tasks per open call: 1 uses Riaktq.open, more use open_many
     synchronous: str = "NORMAL"
     timeout: float = 600.0
@@ -64,7 +64,10 @@ def add_run_options(parser: argparse.ArgumentParser, n: int = 20_000) -> None:
     parser.add_argument("--n", type=positive_int, default=n, help="tasks per run")
     parser.add_argument("--quick", action="store_true", help=f"small run: N={QUICK_N}")
     parser.add_argument("--workers", type=positive_int, default=4, help="worker threads")
-    parser.add_argument("--capacity", type=positive_int, default=8, help="riaktq instance capacity")
+    parser.add_argument(
+        "--capacity", type=positive_int, default=64,
+        help="riaktq instance capacity (queued tasks per instance; workers stay one thread each)",
+    )  # fmt: skip
     parser.add_argument(
         "--batch", type=positive_int, default=1,
         help="riaktq tasks per open call (1: Riaktq.open per task, as Huey enqueues)",

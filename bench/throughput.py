@@ -1,6 +1,6 @@
 """Throughput: N no-op tasks, open to done, riaktq-py and Huey's SqliteHuey side by side.
 
-    python -m bench.throughput                 # N=20000, 4 workers, capacity 8
+    python -m bench.throughput                 # N=20000, 4 workers, capacity 64
     python -m bench.throughput --quick         # N=2000
     python -m bench.throughput --n 5000 --workers 2 --capacity 16 --batch 100
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -12,10 +13,11 @@ import pytest
 from riaktq_py import ConfigError, Riaktq, Status, Store
 from riaktq_py.actors.handles import InstanceHandle
 from riaktq_py.actors.instance import Assignment, InstanceState
-from riaktq_py.actors.scheduler import Scheduler, SchedulerConfig
+from riaktq_py.actors.scheduler import BUSY_TICK, Scheduler, SchedulerConfig
 from riaktq_py.actors.tick import TickConfig, TickReport
 from riaktq_py.engine import Engine
 from riaktq_py.testing import EventCapture, FakeClock
+from riaktq_py.transitions import Open
 
 T = 10.0
 
@@ -129,6 +131,7 @@ def test_a_tick_reaches_tasks_beyond_the_batch_size_over_following_ticks(store: 
     [
         ({"interval": 0}, "interval must be > 0"),
         ({"debounce": -1}, "debounce must be >= 0"),
+        ({"pace": -0.1}, "pace must be >= 0"),
         ({"tick": TickConfig(batch_size=1)}, None),
     ],
 )
@@ -222,5 +225,65 @@ def test_the_doorbell_sends_one_ring_per_tick(store: Store) -> None:
         doorbell.ring()
         doorbell.ring()
         assert len(told) == 2
+    finally:
+        ref.stop()
+
+
+class RoomyInstance:
+    """An instance handle with room for ``capacity`` tasks that it keeps (never runs)."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.held: list[str] = []
+
+    @property
+    def name(self) -> str:
+        return "roomy"
+
+    def get(self, timeout: float) -> InstanceState:
+        return InstanceState("roomy", frozenset(), self.capacity, False, tuple(self.held), ())
+
+    def put(self, assignments: Sequence[Assignment], timeout: float) -> list[str]:
+        self.held += [a.key for a in assignments]
+        return [a.key for a in assignments]
+
+    def commit(self, entries: Sequence[tuple[str, int]], timeout: float) -> int:
+        return 0
+
+
+def _open(store: Store, keys: Sequence[str]) -> None:
+    store.apply([Open(key, b"\xc0", cat=1) for key in keys], at=1)
+
+
+def test_a_busy_tick_with_room_left_paces_the_next_triggered_tick(store: Store) -> None:
+    instance = RoomyInstance(capacity=100)
+    ref = _scheduler(store, [instance], debounce=0.0, pace=30.0)
+    try:
+        scheduler = ref.proxy()
+        _open(store, [f"light-{i}" for i in range(BUSY_TICK - 1)])
+        report = scheduler.tick().get(timeout=T).get(timeout=T)
+        assert (report.assigned, report.room) == (BUSY_TICK - 1, 100 - BUSY_TICK + 1)
+        assert scheduler.paced_until().get(timeout=T) == 0.0  # a light tick: no pacing
+        _open(store, [f"busy-{i}" for i in range(BUSY_TICK)])
+        report = scheduler.tick().get(timeout=T).get(timeout=T)
+        assert report.assigned == BUSY_TICK and report.room > 0
+        assert scheduler.paced_until().get(timeout=T) > time.monotonic() + 29
+        _open(store, ["next"])
+        scheduler.trigger().get(timeout=T)  # paced: the alarm is set 30 s out, no tick now
+        assert scheduler.ticks.get(timeout=T) == 2
+        assert store.get("next").status is Status.TODO  # type: ignore[union-attr]
+    finally:
+        ref.stop()
+
+
+def test_a_busy_tick_that_filled_the_instances_is_not_paced(store: Store) -> None:
+    instance = RoomyInstance(capacity=BUSY_TICK)
+    ref = _scheduler(store, [instance], debounce=0.0, pace=30.0)
+    try:
+        scheduler = ref.proxy()
+        _open(store, [f"t-{i}" for i in range(BUSY_TICK + 5)])
+        report = scheduler.tick().get(timeout=T).get(timeout=T)
+        assert (report.assigned, report.room) == (BUSY_TICK, 0)
+        assert scheduler.paced_until().get(timeout=T) == 0.0  # results will ring: no wait
     finally:
         ref.stop()

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import random
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -40,12 +42,24 @@ class SchedulerConfig:
     interval: float | None = 60.0
     debounce: float | None = 0.002
     tick: TickConfig = dataclasses.field(default_factory=TickConfig)
+    #: under load (the last tick moved at least ``BUSY_TICK`` tasks and left the instances
+    #: room for more), a triggered tick starts at least this long after the previous one
+    #: started, so new tasks gather into fewer, bigger ticks; a lightly loaded queue, or one
+    #: whose instances are full (their results ring), ticks at once. None: no pacing
+    pace: float | None = 0.01
 
     def __post_init__(self) -> None:
         if self.interval is not None and self.interval <= 0:
             raise ConfigError(f"interval must be > 0 seconds (or None), got {self.interval}")
         if self.debounce is not None and self.debounce < 0:
             raise ConfigError(f"debounce must be >= 0 seconds (or None), got {self.debounce}")
+        if self.pace is not None and not self.pace >= 0:
+            raise ConfigError(f"pace must be >= 0 seconds (or None), got {self.pace}")
+
+
+#: a tick that moved at least this many tasks (committed, assigned, restarted, rolled
+#: back) counts as busy: the next triggered tick is paced (``SchedulerConfig.pace``)
+BUSY_TICK = 16
 
 
 #: returns None when a tick may run, else why not
@@ -118,10 +132,13 @@ class Scheduler(pykka.ThreadingActor):
         self._rerun = False
         self._waiting: list[pykka.ThreadingFuture[TickReport | None]] = []
         self._trigger_pending = False  # a debounced trigger is on its way
+        self._started_at = 0.0  # when the last tick started (time.monotonic)
+        self._not_before = 0.0  # paced: no triggered tick before this (time.monotonic)
         self._alarm: Alarm | None = None
         self._stopping = threading.Event()
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="riaktq-tick")
         self._log = get_logger(component="scheduler")
+        self._debug = self._log.is_enabled_for(logging.DEBUG)
         #: ring it (from any thread) when a task is opened or a result is ready
         self.doorbell = Doorbell(self.actor_ref)
         self.ticks = 0
@@ -162,6 +179,10 @@ class Scheduler(pykka.ThreadingActor):
         """Run ``step`` in every tick from the next one on (after restart, before assign)."""
         self._steps.append(step)
 
+    def paced_until(self) -> float:
+        """Before this ``time.monotonic()`` time no triggered tick starts (0.0: not paced)."""
+        return self._not_before
+
     def instance_names(self) -> list[str]:
         return sorted(self._instances)
 
@@ -180,7 +201,8 @@ class Scheduler(pykka.ThreadingActor):
             return
         if not self._trigger_pending and self._alarm is not None:
             self._trigger_pending = True
-            self._alarm.after(self.config.debounce, _Tick("trigger"))
+            due = max(time.monotonic() + self.config.debounce, self._not_before)
+            self._alarm.at(due, _Tick("trigger"))
 
     # -- ticks ----------------------------------------------------------------------
 
@@ -210,6 +232,7 @@ class Scheduler(pykka.ThreadingActor):
                 message.future.set(None)
             return
         self._busy = True
+        self._started_at = time.monotonic()
         if message.future is not None:
             self._waiting.append(message.future)
         tick = Tick(
@@ -232,13 +255,13 @@ class Scheduler(pykka.ThreadingActor):
         self.ticks += 1
         if done.error is not None:
             self._log.error("tick crashed", error=f"{type(done.error).__name__}: {done.error}")
-        elif done.report is not None and (
-            done.report.assigned
-            or done.report.committed
-            or done.report.rolled_back
-            or done.report.restarted
-        ):
+        elif done.report is not None and _moved(done.report) and self._debug:
             self._log.debug("tick", **dataclasses.asdict(done.report))
+        pace = self.config.pace
+        report = done.report
+        busy = pace is not None and report is not None and _moved(report) >= BUSY_TICK
+        busy = busy and report is not None and report.room > 0
+        self._not_before = self._started_at + pace if busy and pace is not None else 0.0
         waiting, self._waiting = self._waiting, []
         for future in waiting:
             if done.error is not None:
@@ -247,9 +270,17 @@ class Scheduler(pykka.ThreadingActor):
                 future.set(done.report)
         if self._rerun and not self._stopping.is_set():
             self._rerun = False
-            self._on_tick(_Tick("trigger"))
+            if self._alarm is None or self._not_before <= time.monotonic():
+                self._on_tick(_Tick("trigger"))
+            elif not self._trigger_pending:
+                self._trigger_pending = True
+                self._alarm.at(self._not_before, _Tick("trigger"))
         elif done.report is not None and _more_to_do(done.report, self.config.tick.batch_size):
             self.trigger()
+
+
+def _moved(report: TickReport) -> int:
+    return report.committed + report.assigned + report.restarted + report.rolled_back
 
 
 def _more_to_do(report: TickReport, batch_size: int) -> bool:

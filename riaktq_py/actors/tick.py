@@ -58,6 +58,8 @@ class TickReport:
     seconds: float = 0.0
     #: what each extra step did, as (step name, count); -1 when the step crashed
     steps: tuple[tuple[str, int], ...] = ()
+    #: free places left in the reachable instances' input queues after assigning
+    room: int = 0
 
 
 class TickStep(Protocol):
@@ -102,15 +104,17 @@ class Tick:
         steps = tuple((step.name, self.run_step(step)) for step in self.steps)
         placed = self.assign(states)
         rolled_back = self.rollback(states, placed)
+        assigned = sum(len(keys) for keys in placed.values())
         return TickReport(
             committed,
             restarted,
-            sum(len(keys) for keys in placed.values()),
+            assigned,
             rolled_back,
             self._refused,
             tuple(unreachable),
             time.perf_counter() - started,
             steps,
+            sum(state.free for _, state in states.values()) - assigned,
         )
 
     def run_step(self, step: TickStep) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -52,7 +53,9 @@ def test_a_transition_writes_only_the_columns_it_changed() -> None:
     [event] = store.apply([Assign("a", "i-1")], at=2)
     store._db.set_trace_callback(None)
     [update] = [s for s in statements if s.startswith("UPDATE tasks")]
-    assert update.startswith("UPDATE tasks SET status = 'nextup', assignee = 'i-1', token = 1")
+    assert update.startswith(
+        "UPDATE tasks SET status = v.column2, assignee = v.column3, token = v.column4 FROM"
+    )
     assert not any("REPLACE" in s for s in statements)
     assert store.get("a") == event.task
 
@@ -78,3 +81,34 @@ def test_the_row_codec_reuses_a_task_only_for_the_very_same_row() -> None:
     for key in ("b", "c"):  # bounded: past its size it starts over
         codec.remember((key, *row[1:]), task.replace(key=key))
     assert codec.task(tuple(row)) is not task
+
+
+def test_a_file_with_the_old_autoincrement_log_keeps_numbering_from_it(tmp_path: Path) -> None:
+    path = str(tmp_path / "old.db")
+    db = sqlite3.connect(path)
+    db.execute(
+        "CREATE TABLE log (pos INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL,"
+        " transition TEXT NOT NULL, key TEXT NOT NULL, task BLOB, error TEXT)"
+    )
+    db.execute("INSERT INTO log VALUES (41, 1, 'open', 'gone', NULL, NULL)")
+    db.execute("DELETE FROM log")  # pruned: only sqlite_sequence remembers 41
+    db.commit()
+    db.close()
+    store = SqliteStore(path)
+    [event] = store.apply([Open("a", b"\xc0", cat=1)], at=2)
+    [assign] = store.apply([Assign("a", "i-1")], at=3)
+    assert (event.position, assign.position) == (42, 43)
+    store.close()
+
+
+def test_the_scheduler_scans_use_small_indexes() -> None:
+    store = SqliteStore()
+    plans = {
+        "nextup": "SELECT key, assignee FROM tasks WHERE status = 'nextup' AND key > ?"
+        " ORDER BY key LIMIT ?",
+        "restartable": "SELECT key FROM tasks WHERE status = 'failed' AND retry > 0"
+        " ORDER BY key LIMIT ?",
+    }
+    for name, sql in plans.items():
+        [(*_, plan)] = store._read("EXPLAIN QUERY PLAN " + sql, [1] * sql.count("?"))
+        assert f"tasks_{name}" in plan

@@ -26,13 +26,16 @@ from riaktq_py.store.sqlite_rows import (
     _COLUMNS,
     _INSERT_NEW,
     _LAST_POSITION,
-    _LOG_APPEND,
+    _LAST_POSITION_OLD,
     _LOG_INSERT,
+    _LOG_VALUES,
     _SCHEMA,
     MAX_INDEXED_TAGS,
     TAG_SEPARATOR,
     RowCodec,
     _check_unique,
+    _in_chunks,
+    _log_append,
     _order,
     _pack,
     _row,
@@ -96,6 +99,12 @@ class SqliteStore(Store):
             with self._write() as db:
                 for statement in _SCHEMA:
                     db.execute(statement)
+                [(log_table,)] = db.execute(
+                    "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'log'"
+                ).fetchall()
+            old_log = "AUTOINCREMENT" in log_table.upper()
+            self._last_position = _LAST_POSITION_OLD if old_log else _LAST_POSITION
+            self._log_append = _log_append(self._last_position)
         except sqlite3.Error as exc:
             raise StoreUnavailable(f"sqlite store {path!r}: cannot open: {exc}") from exc
 
@@ -183,7 +192,9 @@ class SqliteStore(Store):
         if db.execute(_INSERT_NEW, row).rowcount != 1:
             return None
         self._codec.remember(row, task)
-        [(position,)] = db.execute(_LOG_APPEND, (at, name, key, _pack(row), None)).fetchall()
+        [(position,)] = db.execute(
+            self._log_append, (at, name, key, _pack(row), None)
+        ).fetchall()
         return TaskEvent(name, self.bucket, key, at, task, None, position)
 
     def _apply(
@@ -192,7 +203,7 @@ class SqliteStore(Store):
         events: list[TaskEvent] = []
         bucket = self.bucket
         # positions are ours to give: we hold the write lock until commit
-        [(last,)] = db.execute(_LAST_POSITION).fetchall()
+        [(last,)] = db.execute(self._last_position).fetchall()
         stored = self._fetch_rows(db, [t.key for t in transitions])
         codec = self._codec
         current = {key: codec.task(row) for key, row in stored.items()}
@@ -215,18 +226,19 @@ class SqliteStore(Store):
             log_rows.append((position, at, name, key, _pack(row), None))
             events.append(TaskEvent(name, bucket, key, at, task, None, position))
         _write_rows(db, stored, writes)
-        db.executemany(_LOG_INSERT, log_rows)
+        _in_chunks(db, _LOG_VALUES, log_rows)
         for key, row in writes.items():
             codec.remember(row, current[key])
         return events
 
-    @staticmethod
-    def append_log(db: sqlite3.Connection, entries: Sequence[tuple[int, str, str, str]]) -> None:
+    def append_log(
+        self, db: sqlite3.Connection, entries: Sequence[tuple[int, str, str, str]]
+    ) -> None:
         """Log (at, transition, key, reason) entries that change no task, such as a
         skipped occurrence of a schedule, inside the caller's write transaction
         (``with store._write() as db``). They read back as events without a task.
         """
-        [(last,)] = db.execute(_LAST_POSITION).fetchall()
+        [(last,)] = db.execute(self._last_position).fetchall()
         db.executemany(
             _LOG_INSERT,
             [
@@ -364,11 +376,17 @@ class SqliteStore(Store):
 
     def prune_log(self, before: int, limit: int) -> int:
         with self._write() as db:
+            [(last,)] = db.execute(self._last_position).fetchall()
             cursor = db.execute(
                 "DELETE FROM log WHERE pos IN"
                 " (SELECT pos FROM log WHERE at < ? ORDER BY pos LIMIT ?)",
                 (before, limit),
             )
+            if cursor.rowcount > 0:  # the next position follows ``last``, whatever is left
+                db.execute(
+                    "INSERT OR REPLACE INTO meta (name, value) VALUES ('log:floor', ?)",
+                    (str(last).encode(),),
+                )
             return cursor.rowcount
 
     def delete(self, key: str) -> bool:

@@ -29,19 +29,32 @@ _COLUMNS = (
     "key, status, priority, retry, tagkey, assignee, input, output, cat, sat, laf,"
     " attempts, token, error, history, run_at, unique_key, timeout, backoff, aged_at"
 )
-_LAST_POSITION = (
+#: the last log position: positions never go back, also after a prune removed the newest
+#: entries (files made before 0.2 keep an AUTOINCREMENT log, whose sqlite_sequence says it;
+#: newer files keep the floor in ``meta`` and spare every commit that extra page)
+_LAST_POSITION_OLD = (
     "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'log'), 0),"
     " coalesce((SELECT max(pos) FROM log), 0))"
 )
-_LOG_INSERT = "INSERT INTO log (pos, at, transition, key, task, error) VALUES (?,?,?,?,?,?)"
+_LAST_POSITION = (
+    "SELECT max(coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE name = 'log:floor'), 0),"
+    " coalesce((SELECT max(pos) FROM log), 0))"
+)
+_LOG_VALUES = "INSERT INTO log (pos, at, transition, key, task, error) VALUES"
+_LOG_INSERT = _LOG_VALUES + " (?,?,?,?,?,?)"
 _INSERT = f"INSERT INTO tasks ({_COLUMNS}) VALUES ({','.join('?' * 20)})"
 #: a new task, or nothing when its key exists (then ``rowcount`` is 0)
 _INSERT_NEW = _INSERT + " ON CONFLICT (key) DO NOTHING"
-#: one log entry at the next position, which it returns
-_LOG_APPEND = (
-    f"INSERT INTO log (pos, at, transition, key, task, error) VALUES (({_LAST_POSITION}) + 1,"
-    " ?, ?, ?, ?, ?) RETURNING pos"
-)
+
+
+def _log_append(last_position: str) -> str:
+    """One log entry at the next position, which it returns."""
+    return (
+        f"INSERT INTO log (pos, at, transition, key, task, error) VALUES (({last_position}) + 1,"
+        " ?, ?, ?, ?, ?) RETURNING pos"
+    )
+
+
 _COLUMN_NAMES = tuple(name.strip() for name in _COLUMNS.split(","))
 
 _SCHEMA = (
@@ -61,10 +74,17 @@ _SCHEMA = (
     "DROP INDEX IF EXISTS tasks_todo_order",
     """CREATE INDEX IF NOT EXISTS tasks_todo_by_tags
         ON tasks (tagkey, priority DESC, cat, key) WHERE status = 'todo'""",
-    "CREATE INDEX IF NOT EXISTS tasks_status_key ON tasks (status, key)",
-    "CREATE INDEX IF NOT EXISTS tasks_status_cat ON tasks (status, cat)",
+    # what the scheduler scans every tick: the nextup tasks (rollback) and the failed ones
+    # with retries left (restart), each in a small index of its own. Whole-status indexes
+    # cost every open and transition two more pages; finding or counting tasks by status
+    # (reports, the CLI, retention) pages through the table by key instead
+    "DROP INDEX IF EXISTS tasks_status_key",
+    "DROP INDEX IF EXISTS tasks_status_cat",
+    "CREATE INDEX IF NOT EXISTS tasks_nextup ON tasks (key) WHERE status = 'nextup'",
+    """CREATE INDEX IF NOT EXISTS tasks_restartable
+        ON tasks (key) WHERE status = 'failed' AND retry > 0""",
     """CREATE TABLE IF NOT EXISTS log (
-        pos INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, transition TEXT NOT NULL,
+        pos INTEGER PRIMARY KEY, at INTEGER NOT NULL, transition TEXT NOT NULL,
         key TEXT NOT NULL, task BLOB, error TEXT
     )""",
     "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID",
@@ -152,7 +172,7 @@ def _write_rows(
 ) -> None:
     """Insert the new rows; update only the changed columns of stored ones (an
     ``UPDATE`` leaves the indexes of unchanged columns alone, a replace rewrites all),
-    one ``executemany`` per set of changed columns.
+    in multi-row statements (see :func:`_in_chunks`).
     """
     inserts: list[tuple[Any, ...]] = []
     updates: dict[tuple[int, ...], list[tuple[Any, ...]]] = {}
@@ -161,14 +181,38 @@ def _write_rows(
         if old is None:
             inserts.append(row)
             continue
-        changed = tuple(i for i in range(1, len(row)) if row[i] != old[i])
+        changed = tuple([i for i in _DATA_COLUMNS if row[i] != old[i]])
         if changed:
-            updates.setdefault(changed, []).append((*(row[i] for i in changed), key))
-    if inserts:
-        db.executemany(_INSERT, inserts)
+            updates.setdefault(changed, []).append((key, *[row[i] for i in changed]))
+    _in_chunks(db, f"INSERT INTO tasks ({_COLUMNS}) VALUES", inserts)
     for changed, rows in updates.items():
-        columns = ", ".join(f"{_COLUMN_NAMES[i]} = ?" for i in changed)
-        db.executemany(f"UPDATE tasks SET {columns} WHERE key = ?", rows)
+        columns = ", ".join(f"{_COLUMN_NAMES[i]} = v.column{n}" for n, i in enumerate(changed, 2))
+        _in_chunks(db, "UPDATE tasks SET " + columns + " FROM (VALUES", rows,
+                   ") AS v WHERE tasks.key = v.column1")  # fmt: skip
+
+
+_DATA_COLUMNS = range(1, 20)
+#: rows per statement: powers of two up to this, so few statement texts are ever made
+_CHUNK = 64
+
+
+def _in_chunks(
+    db: sqlite3.Connection, head: str, rows: Sequence[tuple[Any, ...]], tail: str = ""
+) -> None:
+    """Run ``head VALUES-list tail`` over ``rows``, many rows per statement.
+
+    One statement is one step of SQLite (an ``executemany`` steps once per row, and
+    each step lets another thread take the GIL while this one holds the write lock).
+    Chunks are powers of two (64, 32, ... 1) so the statement cache keeps up.
+    """
+    start, size, total = 0, _CHUNK, len(rows)
+    while start < total:
+        while size > total - start:
+            size //= 2
+        chunk = rows[start : start + size]
+        marks = "(" + ",".join("?" * len(chunk[0])) + ")"
+        db.execute(f"{head} {','.join([marks] * size)}{tail}", list(itertools.chain(*chunk)))
+        start += size
 
 
 class RowCodec:

@@ -51,9 +51,10 @@ class Engine:
     def apply(self, transitions: Sequence[Transition]) -> list[TaskEvent]:
         if not transitions:
             return []
+        prepared = self.store.prepare(transitions)  # outside the lock: others may write
         # one lock around apply and publish: subscribers get events in log order
         with self.lock:
-            events = self.store.apply(transitions, at=self.clock.now_us())
+            events = self.store.apply(transitions, at=self.clock.now_us(), prepared=prepared)
             if self.events is not None:
                 publish = self.events.publish
                 defer = getattr(publish, "defer", None)  # a pykka proxy: one-way, no future

@@ -95,8 +95,10 @@ class ReopensBeforeDelete(Store):
         self.inner.apply([_open(self.key, NOW)], at=NOW)
         return self.inner.delete_if(keys, predicate)
 
-    def apply(self, transitions: Sequence[Transition], *, at: int) -> list[TaskEvent]:
-        return self.inner.apply(transitions, at=at)
+    def apply(
+        self, transitions: Sequence[Transition], *, at: int, prepared: object = None
+    ) -> list[TaskEvent]:
+        return self.inner.apply(transitions, at=at, prepared=prepared)
 
     def get(self, key: str) -> Task | None:
         return self.inner.get(key)

@@ -11,7 +11,7 @@ from riaktq_py import ConfigError
 from riaktq_py.store.sqlite import SqliteStore
 from riaktq_py.store.sqlite_rows import RowCodec, _row
 from riaktq_py.task import Status, Task
-from riaktq_py.transitions import Assign, Open
+from riaktq_py.transitions import Assign, Cancel, Open, Rollback
 
 
 def test_a_new_file_gets_small_pages_and_an_existing_file_keeps_its_own(tmp_path: Path) -> None:
@@ -112,3 +112,42 @@ def test_the_scheduler_scans_use_small_indexes() -> None:
     for name, sql in plans.items():
         [(*_, plan)] = store._read("EXPLAIN QUERY PLAN " + sql, [1] * sql.count("?"))
         assert f"tasks_{name}" in plan
+
+
+def _two_writers(tmp_path: Path) -> tuple[SqliteStore, SqliteStore]:
+    """Two stores on one file, each with its own memory of rows (as two processes)."""
+    path = str(tmp_path / "shared.db")
+    return SqliteStore(path), SqliteStore(path)
+
+
+def test_a_guess_made_before_the_lock_is_dropped_when_the_row_changed(tmp_path: Path) -> None:
+    ours, theirs = _two_writers(tmp_path)
+    ours.apply([Open("a", b"\xc0", cat=1)], at=1)
+    guess = ours.prepare([Assign("a", "i-1")])  # from the row ours wrote: todo
+    theirs.apply([Cancel("a", "changed my mind")], at=2)  # meanwhile, elsewhere
+    [event] = ours.apply([Assign("a", "i-1")], at=3, prepared=guess)
+    assert event.task is None and event.error is not None
+    assert "expected todo, found canceled" in event.error
+    assert ours.get("a").status is Status.CANCELED  # type: ignore[union-attr]
+
+
+def test_a_refusal_guessed_before_the_lock_is_dropped_when_the_row_changed(
+    tmp_path: Path,
+) -> None:
+    ours, theirs = _two_writers(tmp_path)
+    ours.apply([Open("a", b"\xc0", cat=1)], at=1)
+    ours.apply([Assign("a", "i-1")], at=2)
+    guess = ours.prepare([Assign("a", "i-2")])  # from a nextup row: refused
+    theirs.apply([Rollback("a", "lost")], at=3)  # back to todo, elsewhere
+    [event] = ours.apply([Assign("a", "i-2")], at=4, prepared=guess)
+    assert event.task is not None and event.task.assignee == "i-2" and event.task.token == 2
+
+
+def test_a_guessed_open_of_a_key_that_appeared_meanwhile_reopens_it(tmp_path: Path) -> None:
+    ours, theirs = _two_writers(tmp_path)
+    guess = ours.prepare([Open("a", b"\x01", cat=5)])  # as if new
+    theirs.apply([Open("a", b"\xc0", cat=1)], at=1)
+    theirs.apply([Assign("a", "i-1")], at=2)
+    [event] = ours.apply([Open("a", b"\x01", cat=5)], at=3, prepared=guess)
+    assert event.task is not None and event.task.token == 1  # kept: a re-open, not a new task
+    assert event.task.input == b"\x01" and event.position == 3

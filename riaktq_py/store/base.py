@@ -69,13 +69,23 @@ class Store(abc.ABC):
     bucket: str
 
     @abc.abstractmethod
-    def apply(self, transitions: Sequence[Transition], *, at: int) -> list[TaskEvent]:
+    def apply(
+        self, transitions: Sequence[Transition], *, at: int, prepared: object = None
+    ) -> list[TaskEvent]:
         """Apply each transition atomically, in order; one event per transition.
 
         A refused transition (its ``apply`` raised ``TransitionError``) gives
         an event with ``error`` set and changes nothing; the others still apply.
         Backends batch the whole sequence into as few round trips as they can.
+        ``prepared`` is what :meth:`prepare` returned for these transitions (or None).
         """
+
+    def prepare(self, transitions: Sequence[Transition]) -> object:
+        """Work ``apply`` may use, done before the caller takes its write lock (the
+        engine's): a backend may guess outcomes here and check them in ``apply``, which
+        must give the same result with or without it. The default prepares nothing.
+        """
+        return None
 
     @abc.abstractmethod
     def get(self, key: str) -> Task | None:

@@ -19,30 +19,24 @@ from typing import Any
 
 import msgpack
 
-from riaktq_py.errors import ConfigError, StoreError, StoreUnavailable, TransitionError
+from riaktq_py.errors import ConfigError, StoreError, StoreUnavailable
 from riaktq_py.events import TaskEvent
 from riaktq_py.store.base import Store, TaskQuery
+from riaktq_py.store.sqlite_apply import Guess, apply_prepared, create_prepared, prepare
 from riaktq_py.store.sqlite_rows import (
     _COLUMNS,
-    _INSERT_NEW,
     _LAST_POSITION,
     _LAST_POSITION_OLD,
     _LOG_INSERT,
-    _LOG_VALUES,
     _SCHEMA,
     MAX_INDEXED_TAGS,
     TAG_SEPARATOR,
     RowCodec,
-    _check_unique,
-    _in_chunks,
     _log_append,
     _order,
-    _pack,
-    _row,
     _subsets,
     _task,
     _where,
-    _write_rows,
     tagkey,
 )
 from riaktq_py.task import (
@@ -69,9 +63,12 @@ class SqliteStore(Store):
         busy_timeout: float = 5.0,
         synchronous: str = "NORMAL",
         page_size: int = 1024,
+        codec: RowCodec | None = None,
     ) -> None:
         """``page_size`` applies to a new file only (SQLite fixes it at creation): small
         pages suit small task rows, since every commit writes each page it changed whole.
+        ``codec``: share another store's (on the same file, in this process), so rows one
+        writes are known to the other.
         """
         if busy_timeout < 0:
             raise ConfigError(f"busy_timeout must be >= 0 seconds, got {busy_timeout}")
@@ -86,7 +83,7 @@ class SqliteStore(Store):
         self.path = path
         self.bucket = bucket
         self._lock = threading.RLock()
-        self._codec = RowCodec()
+        self._codec = codec or RowCodec()
         try:
             self._db = sqlite3.connect(
                 path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
@@ -160,76 +157,37 @@ class SqliteStore(Store):
 
     # -- the contract -----------------------------------------------------
 
-    def apply(self, transitions: Sequence[Transition], *, at: int) -> list[TaskEvent]:
+    def prepare(self, transitions: Sequence[Transition]) -> list[Guess | None]:
+        """Guess each transition's outcome before the write lock (see
+        :mod:`riaktq_py.store.sqlite_apply`); ``apply`` keeps the guesses that hold."""
+        return prepare(self._codec, transitions)
+
+    def apply(
+        self, transitions: Sequence[Transition], *, at: int, prepared: object = None
+    ) -> list[TaskEvent]:
         if not transitions:
             return []
+        guesses = prepared if isinstance(prepared, list) else [None] * len(transitions)
         try:
             with self._write() as db:
                 if len(transitions) == 1:
-                    created = self._create(db, transitions[0], at)
+                    [guess] = guesses or [None]
+                    if guess is None and transitions[0].name in MAY_CREATE:
+                        [guess] = prepare(self._codec, transitions)
+                    created = create_prepared(
+                        db, self._codec, guess, self._log_append, self.bucket,
+                        transitions[0].name, at,
+                    )  # fmt: skip
                     if created is not None:
                         return [created]
-                return self._apply(db, transitions, at)
+                # positions are ours to give: we hold the write lock until commit
+                [(last,)] = db.execute(self._last_position).fetchall()
+                stored = self._fetch_rows(db, [t.key for t in transitions])
+                return apply_prepared(
+                    db, self._codec, transitions, guesses, stored, last + 1, self.bucket, at
+                )
         except sqlite3.Error as exc:
             raise StoreError(f"sqlite store {self.path!r}: apply failed: {exc}") from exc
-
-    def _create(self, db: sqlite3.Connection, transition: Transition, at: int) -> TaskEvent | None:
-        """One transition that may create its task (an open), applied as if the key were
-        new: one insert that does nothing if the key exists, and one log append. None
-        when that guess does not hold (the key exists, a uniqueness key to check, ...):
-        the caller then applies it the general way, in the same transaction.
-        """
-        name, key = transition.name, transition.key
-        if name not in MAY_CREATE:
-            return None
-        try:
-            task = transition.apply(None)
-        except TransitionError:
-            return None
-        if task.unique is not None:
-            return None
-        row = _row(task)
-        if db.execute(_INSERT_NEW, row).rowcount != 1:
-            return None
-        self._codec.remember(row, task)
-        [(position,)] = db.execute(
-            self._log_append, (at, name, key, _pack(row), None)
-        ).fetchall()
-        return TaskEvent(name, self.bucket, key, at, task, None, position)
-
-    def _apply(
-        self, db: sqlite3.Connection, transitions: Sequence[Transition], at: int
-    ) -> list[TaskEvent]:
-        events: list[TaskEvent] = []
-        bucket = self.bucket
-        # positions are ours to give: we hold the write lock until commit
-        [(last,)] = db.execute(self._last_position).fetchall()
-        stored = self._fetch_rows(db, [t.key for t in transitions])
-        codec = self._codec
-        current = {key: codec.task(row) for key, row in stored.items()}
-        writes: dict[str, tuple[Any, ...]] = {}
-        log_rows: list[tuple[Any, ...]] = []
-        for position, transition in enumerate(transitions, start=last + 1):
-            name, key = transition.name, transition.key
-            try:
-                task = transition.apply(current.get(key))
-                if task.unique is not None:
-                    _check_unique(db, name, task, current, writes)
-            except TransitionError as exc:
-                error = str(exc)
-                log_rows.append((position, at, name, key, None, error))
-                events.append(TaskEvent(name, bucket, key, at, None, error, position))
-                continue
-            row = codec.row(task)
-            current[task.key] = task
-            writes[task.key] = row
-            log_rows.append((position, at, name, key, _pack(row), None))
-            events.append(TaskEvent(name, bucket, key, at, task, None, position))
-        _write_rows(db, stored, writes)
-        _in_chunks(db, _LOG_VALUES, log_rows)
-        for key, row in writes.items():
-            codec.remember(row, current[key])
-        return events
 
     def append_log(
         self, db: sqlite3.Connection, entries: Sequence[tuple[int, str, str, str]]

@@ -230,6 +230,10 @@ class RowCodec:
         self.size = size
         self._seen: dict[str, tuple[Sequence[Any], Task]] = {}
 
+    def peek(self, key: str) -> tuple[Sequence[Any], Task] | None:
+        """The last row seen for ``key`` and its Task, if still remembered."""
+        return self._seen.get(key)
+
     def task(self, row: Sequence[Any]) -> Task:
         seen = self._seen.get(row[0])
         if seen is not None and seen[0] == row:

@@ -157,7 +157,7 @@ class Membership:
         #: liveness and the lease run on real time, whatever clock the tasks use
         self.lease_clock: Clock = lease_clock or SystemClock()
         self.node = default_holder()
-        self.fenced = FencedSqliteStore(store.path, bucket=store.bucket)
+        self.fenced = FencedSqliteStore(store.path, bucket=store.bucket, codec=store._codec)
         self.coordination = SqliteCoordination(self.fenced)
         self.lease = Lease(self.coordination, self.lease_clock, config.lease, self.node)
         self.coordination.install_fence(self.lease.name, self.lease.current)

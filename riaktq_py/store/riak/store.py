@@ -142,7 +142,9 @@ class RiakStore(Store):
 
     # -- transitions --------------------------------------------------------
 
-    def apply(self, transitions: Sequence[Transition], *, at: int) -> list[TaskEvent]:
+    def apply(
+        self, transitions: Sequence[Transition], *, at: int, prepared: object = None
+    ) -> list[TaskEvent]:
         if not transitions:
             return []
         with self._lock:

@@ -1,0 +1,148 @@
+"""How SqliteStore applies transitions: a guess made before the write lock, checked under it.
+
+Most of the work of a transition is Python (the transition itself, encoding the
+row and its log entry) and does not need the database, only the task as it is
+now. :func:`prepare` does it before the caller takes its write lock, from the
+row the store last read or wrote for the key (its :class:`RowCodec`). Under the
+lock, :func:`apply_prepared` reads the stored rows and keeps each guess whose
+row is still the one it was made from (compared whole); any other transition is
+applied there and then, as if no guess had been made. Either way the outcome is
+what ``transition.apply(current)`` gives for the task as stored: the guess only
+moves work out of the critical section.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+from riaktq_py.errors import TransitionError
+from riaktq_py.events import TaskEvent
+from riaktq_py.store.sqlite_rows import (
+    _INSERT_NEW,
+    _LOG_VALUES,
+    RowCodec,
+    _check_unique,
+    _in_chunks,
+    _pack,
+    _write_rows,
+)
+from riaktq_py.task import Task
+from riaktq_py.transitions import MAY_CREATE, Transition
+
+Row = tuple[Any, ...]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Guess:
+    """A transition's outcome, assuming its task's row is ``base`` (None: no task)."""
+
+    base: Sequence[Any] | None
+    task: Task | None  # None: refused, with ``error``
+    row: Row | None = None
+    blob: bytes | None = None
+    error: str | None = None
+
+
+def prepare(codec: RowCodec, transitions: Sequence[Transition]) -> list[Guess | None]:
+    """A guess per transition (None where there is nothing to guess from)."""
+    counts: dict[str, int] = {}
+    for transition in transitions:
+        counts[transition.key] = counts.get(transition.key, 0) + 1
+    guesses: list[Guess | None] = []
+    for transition in transitions:
+        seen = codec.peek(transition.key) if counts[transition.key] == 1 else None
+        if seen is None and (counts[transition.key] > 1 or transition.name not in MAY_CREATE):
+            guesses.append(None)
+            continue
+        base, current = (None, None) if seen is None else seen
+        try:
+            task = transition.apply(current)
+        except TransitionError as exc:
+            guesses.append(Guess(base, None, error=str(exc)))
+            continue
+        if task.unique is not None:  # checked against the table, under the lock
+            guesses.append(None)
+            continue
+        row = codec.row(task)
+        guesses.append(Guess(base, task, row, _pack(row)))
+    return guesses
+
+
+def create_prepared(
+    db: sqlite3.Connection,
+    codec: RowCodec,
+    guess: Guess | None,
+    log_append: str,
+    bucket: str,
+    name: str,
+    at: int,
+) -> TaskEvent | None:
+    """A single guessed create (an open of a new key): one insert that does nothing if
+    the key exists, and one log append. None when the key exists (or there is no such
+    guess): the caller applies the transition the general way, in the same transaction.
+    """
+    if guess is None or guess.base is not None or guess.task is None or guess.row is None:
+        return None
+    if db.execute(_INSERT_NEW, guess.row).rowcount != 1:
+        return None
+    task = guess.task
+    codec.remember(guess.row, task)
+    [(position,)] = db.execute(log_append, (at, name, task.key, guess.blob, None)).fetchall()
+    return TaskEvent(name, bucket, task.key, at, task, None, position)
+
+
+def apply_prepared(
+    db: sqlite3.Connection,
+    codec: RowCodec,
+    transitions: Sequence[Transition],
+    guesses: Sequence[Guess | None],
+    stored: dict[str, Row],
+    first_position: int,
+    bucket: str,
+    at: int,
+) -> list[TaskEvent]:
+    """Apply ``transitions`` to the ``stored`` rows (read under the write lock)."""
+    events: list[TaskEvent] = []
+    current: dict[str, Task] = {}
+    writes: dict[str, Row] = {}
+    log_rows: list[Row] = []
+    for position, transition, guess in zip(
+        itertools.count(first_position), transitions, guesses, strict=False
+    ):
+        name, key = transition.name, transition.key
+        now = stored.get(key)
+        if guess is not None and (guess.base == now if now is not None else guess.base is None):
+            if guess.task is None:
+                log_rows.append((position, at, name, key, None, guess.error))
+                events.append(TaskEvent(name, bucket, key, at, None, guess.error, position))
+                continue
+            task, row, blob = guess.task, guess.row, guess.blob
+        else:
+            before = current.get(key)
+            if before is None and now is not None:
+                before = codec.task(now)
+            try:
+                task = transition.apply(before)
+                if task.unique is not None:
+                    _check_unique(db, name, task, current, writes)
+            except TransitionError as exc:
+                error = str(exc)
+                log_rows.append((position, at, name, key, None, error))
+                events.append(TaskEvent(name, bucket, key, at, None, error, position))
+                continue
+            row = codec.row(task)
+            blob = _pack(row)
+        assert row is not None
+        current[key] = task
+        writes[key] = row
+        log_rows.append((position, at, name, key, blob, None))
+        events.append(TaskEvent(name, bucket, key, at, task, None, position))
+    _write_rows(db, stored, writes)
+    _in_chunks(db, _LOG_VALUES, log_rows)
+    for key, row in writes.items():
+        codec.remember(row, current[key])
+    return events

@@ -91,7 +91,8 @@ def create_prepared(
         return None
     task = guess.task
     codec.remember(guess.row, task)
-    [(position,)] = db.execute(log_append, (at, name, task.key, guess.blob, None)).fetchall()
+    position = db.execute(log_append, (at, name, task.key, guess.blob, None)).lastrowid
+    assert position is not None
     return TaskEvent(name, bucket, task.key, at, task, None, position)
 
 

@@ -46,7 +46,7 @@ class SchedulerConfig:
     #: room for more), a triggered tick starts at least this long after the previous one
     #: started, so new tasks gather into fewer, bigger ticks; a lightly loaded queue, or one
     #: whose instances are full (their results ring), ticks at once. None: no pacing
-    pace: float | None = 0.01
+    pace: float | None = 0.02
 
     def __post_init__(self) -> None:
         if self.interval is not None and self.interval <= 0:

@@ -14,10 +14,10 @@ from riaktq_py import ConfigError, Riaktq, Status, Store
 from riaktq_py.actors.handles import InstanceHandle
 from riaktq_py.actors.instance import Assignment, InstanceState
 from riaktq_py.actors.scheduler import BUSY_TICK, Scheduler, SchedulerConfig
-from riaktq_py.actors.tick import TickConfig, TickReport
+from riaktq_py.actors.tick import Tick, TickConfig, TickReport
 from riaktq_py.engine import Engine
 from riaktq_py.testing import EventCapture, FakeClock
-from riaktq_py.transitions import Open
+from riaktq_py.transitions import Assign, Open
 
 T = 10.0
 
@@ -287,3 +287,24 @@ def test_a_busy_tick_that_filled_the_instances_is_not_paced(store: Store) -> Non
         assert scheduler.paced_until().get(timeout=T) == 0.0  # results will ring: no wait
     finally:
         ref.stop()
+
+
+class RefusingInstance(RoomyInstance):
+    """Has room, but every put fails (its tasks are then in no queue)."""
+
+    def put(self, assignments: Sequence[Assignment], timeout: float) -> list[str]:
+        raise TimeoutError("no answer")
+
+
+def test_a_tick_may_skip_the_lost_task_scan_unless_something_went_wrong(store: Store) -> None:
+    engine = Engine(store, FakeClock())
+    _open(store, ["lost", "fresh"])
+    engine.apply([Assign("lost", "ghost")])  # nextup on an instance nobody has
+    config = TickConfig()
+    quiet = Tick(engine, [RoomyInstance(capacity=0)], config, scan_lost=False).run()
+    assert quiet.rolled_back == 0 and store.get("lost").status is Status.NEXTUP  # type: ignore[union-attr]
+    troubled = Tick(engine, [RefusingInstance(capacity=10)], config, scan_lost=False).run()
+    assert troubled.assigned == 0  # the put failed: "fresh" is in no queue, so scan anyway
+    assert troubled.rolled_back == 2
+    assert store.get("lost").status is Status.TODO  # type: ignore[union-attr]
+    assert Tick(engine, [RoomyInstance(capacity=0)], config).run().rolled_back == 0

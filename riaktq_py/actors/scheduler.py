@@ -57,6 +57,8 @@ class SchedulerConfig:
             raise ConfigError(f"pace must be >= 0 seconds (or None), got {self.pace}")
 
 
+#: seconds between scans for lost tasks in triggered ticks (see ``Scheduler._on_tick``)
+LOST_SCAN_EVERY = 1.0
 #: a tick that moved at least this many tasks (committed, assigned, restarted, rolled
 #: back) counts as busy: the next triggered tick is paced (``SchedulerConfig.pace``)
 BUSY_TICK = 16
@@ -134,6 +136,7 @@ class Scheduler(pykka.ThreadingActor):
         self._trigger_pending = False  # a debounced trigger is on its way
         self._started_at = 0.0  # when the last tick started (time.monotonic)
         self._not_before = 0.0  # paced: no triggered tick before this (time.monotonic)
+        self._last_scan = 0.0  # when a tick last scanned for lost tasks (time.monotonic)
         self._alarm: Alarm | None = None
         self._stopping = threading.Event()
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="riaktq-tick")
@@ -235,8 +238,19 @@ class Scheduler(pykka.ThreadingActor):
         self._started_at = time.monotonic()
         if message.future is not None:
             self._waiting.append(message.future)
+        now = time.monotonic()
+        # under load the scan for lost tasks (every nextup task) runs once a second, not
+        # in every triggered tick; timer and manual ticks always scan
+        scan_lost = message.reason != "trigger" or now >= self._last_scan + LOST_SCAN_EVERY
+        if scan_lost:
+            self._last_scan = now
         tick = Tick(
-            self.engine, list(self._instances.values()), self.config.tick, self._steps, self._random
+            self.engine,
+            list(self._instances.values()),
+            self.config.tick,
+            self._steps,
+            self._random,
+            scan_lost=scan_lost,
         )
         self._worker.submit(self._run, tick)
 

@@ -85,7 +85,12 @@ class Tick:
         config: TickConfig,
         steps: Sequence[TickStep] = (),
         rng: random.Random | None = None,
+        scan_lost: bool = True,
     ) -> None:
+        """``scan_lost=False`` skips the rollback scan, unless an instance was unreachable
+        or refused a put in this tick (the scheduler scans at least once a second)."""
+        self.scan_lost = scan_lost
+        self._trouble = False
         self.engine = engine
         self.steps = list(steps)
         self.store = engine.store
@@ -103,7 +108,8 @@ class Tick:
         restarted = self.restart()
         steps = tuple((step.name, self.run_step(step)) for step in self.steps)
         placed = self.assign(states)
-        rolled_back = self.rollback(states, placed)
+        scan = self.scan_lost or self._trouble or bool(unreachable)
+        rolled_back = self.rollback(states, placed) if scan else 0
         assigned = sum(len(keys) for keys in placed.values())
         return TickReport(
             committed,
@@ -241,6 +247,7 @@ class Tick:
             try:
                 placed[name] = states[name][0].put(assignments, self.config.call_timeout)
             except Exception as exc:  # rolled back below: not in any queue
+                self._trouble = True
                 self._log.warning(
                     "put to instance failed", instance=name, error=f"{type(exc).__name__}: {exc}"
                 )

@@ -151,3 +151,14 @@ def test_a_guessed_open_of_a_key_that_appeared_meanwhile_reopens_it(tmp_path: Pa
     [event] = ours.apply([Open("a", b"\x01", cat=5)], at=3, prepared=guess)
     assert event.task is not None and event.task.token == 1  # kept: a re-open, not a new task
     assert event.task.input == b"\x01" and event.position == 3
+
+
+def test_a_store_can_borrow_another_stores_connection(tmp_path: Path) -> None:
+    owner = SqliteStore(str(tmp_path / "q.db"))
+    borrower = SqliteStore(bucket="task", share=owner)
+    assert borrower._db is owner._db and borrower.path == owner.path
+    [event] = owner.apply([Open("a", b"\xc0", cat=1)], at=1)
+    assert borrower.get("a") is event.task  # its rows are known: read back, not decoded
+    borrower.close()  # borrowed: left open
+    assert owner.get("a") == event.task
+    owner.close()

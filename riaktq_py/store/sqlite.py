@@ -55,6 +55,13 @@ _NEVER = 2**62  # "due" bound when the caller gives no time: every task
 class SqliteStore(Store):
     """Tasks in one SQLite database. ``path`` is a file, or ``":memory:"``."""
 
+    path: str
+    _db: sqlite3.Connection
+    _lock: threading.RLock
+    _codec: RowCodec
+    _last_position: str
+    _log_append: str
+
     def __init__(
         self,
         path: str = ":memory:",
@@ -63,13 +70,23 @@ class SqliteStore(Store):
         busy_timeout: float = 5.0,
         synchronous: str = "NORMAL",
         page_size: int = 1024,
-        codec: RowCodec | None = None,
+        share: SqliteStore | None = None,
     ) -> None:
         """``page_size`` applies to a new file only (SQLite fixes it at creation): small
         pages suit small task rows, since every commit writes each page it changed whole.
-        ``codec``: share another store's (on the same file, in this process), so rows one
-        writes are known to the other.
+
+        ``share``: another store of this process on the same file, whose connection (and
+        its lock) this one borrows instead of opening its own, so that the two never
+        contend inside SQLite and each knows the rows the other wrote; ``close`` leaves a
+        borrowed connection to its owner (the other options are then the owner's).
         """
+        if share is not None:
+            self.path, self.bucket = share.path, bucket
+            self._lock, self._db, self._codec = share._lock, share._db, share._codec
+            self._last_position, self._log_append = share._last_position, share._log_append
+            self._owns_connection = False
+            return
+        self._owns_connection = True
         if busy_timeout < 0:
             raise ConfigError(f"busy_timeout must be >= 0 seconds, got {busy_timeout}")
         if synchronous.upper() not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
@@ -83,7 +100,7 @@ class SqliteStore(Store):
         self.path = path
         self.bucket = bucket
         self._lock = threading.RLock()
-        self._codec = codec or RowCodec()
+        self._codec = RowCodec()
         try:
             self._db = sqlite3.connect(
                 path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
@@ -368,5 +385,7 @@ class SqliteStore(Store):
         return doomed
 
     def close(self) -> None:
+        if not self._owns_connection:
+            return
         with self._lock:
             self._db.close()

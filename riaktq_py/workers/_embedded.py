@@ -157,7 +157,8 @@ class Membership:
         #: liveness and the lease run on real time, whatever clock the tasks use
         self.lease_clock: Clock = lease_clock or SystemClock()
         self.node = default_holder()
-        self.fenced = FencedSqliteStore(store.path, bucket=store.bucket, codec=store._codec)
+        #: the scheduler's store: this process's connection to the file, with the fence
+        self.fenced = FencedSqliteStore(store.path, bucket=store.bucket, share=store)
         self.coordination = SqliteCoordination(self.fenced)
         self.lease = Lease(self.coordination, self.lease_clock, config.lease, self.node)
         self.coordination.install_fence(self.lease.name, self.lease.current)

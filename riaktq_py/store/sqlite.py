@@ -130,23 +130,27 @@ class SqliteStore(Store):
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as exc:
-                raise StoreUnavailable(f"sqlite store {self.path!r}: cannot write: {exc}") from exc
+            self._begin()
             try:
                 yield self._db
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
-            else:
-                try:
-                    self._db.execute("COMMIT")
-                except sqlite3.Error as exc:
-                    self._db.execute("ROLLBACK")
-                    raise StoreUnavailable(
-                        f"sqlite store {self.path!r}: commit failed: {exc}"
-                    ) from exc
+            self._commit()
+
+    def _begin(self) -> None:
+        """Start a write transaction (the caller holds ``self._lock``)."""
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise StoreUnavailable(f"sqlite store {self.path!r}: cannot write: {exc}") from exc
+
+    def _commit(self) -> None:
+        try:
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._db.execute("ROLLBACK")
+            raise StoreUnavailable(f"sqlite store {self.path!r}: commit failed: {exc}") from exc
 
     def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         with self._lock:
@@ -185,26 +189,40 @@ class SqliteStore(Store):
         if not transitions:
             return []
         guesses = prepared if isinstance(prepared, list) else [None] * len(transitions)
-        try:
-            with self._write() as db:
-                if len(transitions) == 1:
-                    [guess] = guesses or [None]
-                    if guess is None and transitions[0].name in MAY_CREATE:
-                        [guess] = prepare(self._codec, transitions)
-                    created = create_prepared(
-                        db, self._codec, guess, self._log_append, self.bucket,
-                        transitions[0].name, at,
-                    )  # fmt: skip
-                    if created is not None:
-                        return [created]
-                # positions are ours to give: we hold the write lock until commit
-                [(last,)] = db.execute(self._last_position).fetchall()
-                stored = self._fetch_rows(db, [t.key for t in transitions])
-                return apply_prepared(
-                    db, self._codec, transitions, guesses, stored, last + 1, self.bucket, at
-                )
-        except sqlite3.Error as exc:
-            raise StoreError(f"sqlite store {self.path!r}: apply failed: {exc}") from exc
+        with self._lock:  # what _write does, without a generator: this is the hot path
+            self._begin()
+            try:
+                events = self._apply(self._db, transitions, guesses, at)
+            except BaseException as exc:
+                self._db.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise StoreError(f"sqlite store {self.path!r}: apply failed: {exc}") from exc
+                raise
+            self._commit()
+        return events
+
+    def _apply(
+        self,
+        db: sqlite3.Connection,
+        transitions: Sequence[Transition],
+        guesses: Sequence[Guess | None],
+        at: int,
+    ) -> list[TaskEvent]:
+        if len(transitions) == 1:
+            [guess] = guesses or [None]
+            if guess is None and transitions[0].name in MAY_CREATE:
+                [guess] = prepare(self._codec, transitions)
+            created = create_prepared(
+                db, self._codec, guess, self._log_append, self.bucket, transitions[0].name, at
+            )
+            if created is not None:
+                return [created]
+        # positions are ours to give: we hold the write lock until commit
+        [(last,)] = db.execute(self._last_position).fetchall()
+        stored = self._fetch_rows(db, [t.key for t in transitions])
+        return apply_prepared(
+            db, self._codec, transitions, guesses, stored, last + 1, self.bucket, at
+        )
 
     def append_log(
         self, db: sqlite3.Connection, entries: Sequence[tuple[int, str, str, str]]

@@ -36,19 +36,27 @@ class FencedSqliteStore(SqliteStore):
     def set_fence(self, fence: Fence | None) -> None:
         self._fence = fence
 
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        with super()._write() as db:
-            fence = self._fence
-            if fence is not None:
-                fence(db)
-            yield db
+    def _begin(self) -> None:
+        super()._begin()
+        fence = self._fence
+        if fence is not None:
+            try:
+                fence(self._db)
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
 
     @contextmanager
     def unfenced_write(self) -> Iterator[sqlite3.Connection]:
         """A write transaction without the fence (the lease's own writes)."""
-        with SqliteStore._write(self) as db:
-            yield db
+        with self._lock:
+            SqliteStore._begin(self)
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._commit()
 
 
 class SqliteAccess:

@@ -115,7 +115,12 @@ class Countdown:
 
 
 class EventCounter:
-    """A subscriber that counts events and notes those that arrive out of log order."""
+    """A subscriber that counts events and notes those that arrive out of log order.
+
+    Only its delivery thread calls it, so counting takes no lock; the condition is
+    taken once, when the awaited total is reached (``wait_for`` sets the total
+    before it looks at the count, and the count is raised before the total is read).
+    """
 
     def __init__(self) -> None:
         self.count = 0
@@ -125,15 +130,17 @@ class EventCounter:
         self._cond = threading.Condition()
 
     def __call__(self, event: TaskEvent) -> None:
-        with self._cond:
-            if event.position <= self.last_position:
-                self.out_of_order.append(
-                    f"{event.transition} {event.key!r} (position {event.position})"
-                    f" after position {self.last_position}"
-                )
-            self.last_position = max(self.last_position, event.position)
-            self.count += 1
-            if self.count >= self._target:
+        position = event.position
+        if position <= self.last_position:
+            self.out_of_order.append(
+                f"{event.transition} {event.key!r} (position {position})"
+                f" after position {self.last_position}"
+            )
+        else:
+            self.last_position = position
+        self.count += 1
+        if self.count >= self._target:
+            with self._cond:
                 self._cond.notify_all()
 
     def wait_for(self, total: int, timeout: float) -> bool:

@@ -9,7 +9,7 @@ from typing import Any
 import pykka
 import pytest
 
-from riaktq_py.actors.event_manager import EventManager, Outbox
+from riaktq_py.actors.event_manager import BUSY_BATCH, EventManager, Outbox
 from riaktq_py.testing import EventCapture
 
 T = 5.0
@@ -135,3 +135,27 @@ def test_engine_events_through_the_outbox_reach_subscribers_in_order() -> None:
     capture.wait_for(lambda e: e == "last", T)
     assert capture.events == [*range(500), "last"]
     ref.stop()
+
+
+def test_after_a_busy_batch_the_next_one_waits_the_busy_window() -> None:
+    ref = EventManager.start(window=0.0, busy_window=3600.0)
+    manager = ref.proxy()
+    recorder = Recorder.start()
+    proxy = recorder.proxy()
+
+    def seen() -> list[Any]:
+        received: list[Any] = proxy.seen.get(timeout=T)  # a fresh look each time
+        return received
+
+    manager.subscribe(recorder).get(timeout=T)
+    manager.publish(["a", "b"]).get(timeout=T)  # idle: sent at once
+    manager.publish(["c"]).get(timeout=T)  # a small batch before: at once again
+    assert seen() == ["a", "b", "c"]
+    manager.publish(list(range(BUSY_BATCH))).get(timeout=T)
+    assert len(seen()) == 3 + BUSY_BATCH
+    manager.publish(["late"]).get(timeout=T)  # after a busy batch: waits
+    assert seen()[-1] == BUSY_BATCH - 1
+    manager.subscribers().get(timeout=T)  # a barrier sends on what waits
+    assert seen()[-1] == "late"
+    ref.stop()
+    recorder.stop()

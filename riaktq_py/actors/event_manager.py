@@ -105,15 +105,25 @@ class _Drain:
     pass
 
 
+#: a flush with at least this many events means load: the next one waits ``busy_window``
+BUSY_BATCH = 32
+
+
 class EventManager(pykka.ThreadingActor):
     """Keeps subscribers and gives each every published event, in order."""
 
-    def __init__(self, name: str = "events", window: float = 0.005) -> None:
+    def __init__(
+        self, name: str = "events", window: float = 0.005, busy_window: float = 0.02
+    ) -> None:
         super().__init__()
         self.name = name
         #: under load, publications within this many seconds go out as one batch (5 ms);
         #: an idle manager sends at once (no added latency at light load)
         self.window = window
+        #: after a batch of at least ``BUSY_BATCH`` events, the next waits this long
+        #: (20 ms): each batch wakes every subscriber's thread once
+        self.busy_window = max(window, busy_window)
+        self._gap = window  # the wait after the last flush: window, or busy_window
         self._last_flush = 0.0
         self._alarm: Alarm | None = None
         self._numbers = itertools.count(1)
@@ -168,7 +178,7 @@ class EventManager(pykka.ThreadingActor):
     def _flush_soon(self) -> None:
         if self._flush_asked:
             return  # a flush is already on its way
-        due = self._last_flush + self.window
+        due = self._last_flush + self._gap
         if self.actor_inbox.empty() and time.monotonic() >= due:
             self._flush()
             return
@@ -183,6 +193,7 @@ class EventManager(pykka.ThreadingActor):
         if not self._pending:
             return
         self._last_flush = time.monotonic()
+        self._gap = self.busy_window if len(self._pending) >= BUSY_BATCH else self.window
         events, self._pending = self._pending, []
         batch = _Batch(tuple(events))
         for number, ref in list(self._subscribers.items()):
@@ -207,7 +218,7 @@ class EventManager(pykka.ThreadingActor):
         self._flush()
 
     def on_start(self) -> None:
-        if self.window > 0:
+        if self.busy_window > 0:
             self._alarm = Alarm(self.actor_ref, "riaktq-events-flush")
 
     def on_stop(self) -> None:

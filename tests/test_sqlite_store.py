@@ -162,3 +162,26 @@ def test_a_store_can_borrow_another_stores_connection(tmp_path: Path) -> None:
     borrower.close()  # borrowed: left open
     assert owner.get("a") == event.task
     owner.close()
+
+
+def test_a_batch_with_one_stale_guess_applies_each_transition_to_its_row_as_stored(
+    tmp_path: Path,
+) -> None:
+    ours, theirs = _two_writers(tmp_path)
+    ours.apply([Open(key, b"\xc0", cat=1) for key in "abc"], at=1)
+    batch = [Assign(key, "i-1") for key in "abc"]
+    fresh = ours.prepare(batch)
+    [a, b, c] = ours.apply(batch, at=2, prepared=fresh)  # every guess holds
+    assert [e.task.token for e in (a, b, c) if e.task] == [1, 1, 1]
+    closes = [Rollback(key, "lost") for key in "abc"]
+    guess = ours.prepare(closes)
+    theirs.apply([Cancel("b", "meanwhile")], at=3)
+    [a, b, c] = ours.apply(closes, at=4, prepared=guess)
+    assert a.task is not None and c.task is not None and b.task is None
+    assert b.error is not None and "expected nextup, found canceled" in b.error
+    assert [e.position for e in (a, b, c)] == [8, 9, 10]  # after 3 opens, 3 assigns, 1 cancel
+    assert {k: t.status for k, t in ours.get_many(list("abc")).items()} == {
+        "a": Status.TODO,
+        "b": Status.CANCELED,
+        "c": Status.TODO,
+    }

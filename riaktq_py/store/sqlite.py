@@ -22,7 +22,7 @@ import msgpack
 from riaktq_py.errors import ConfigError, StoreError, StoreUnavailable
 from riaktq_py.events import TaskEvent
 from riaktq_py.store.base import Store, TaskQuery
-from riaktq_py.store.sqlite_apply import Guess, apply_prepared, create_prepared, prepare
+from riaktq_py.store.sqlite_apply import Prepared, apply_prepared, create_prepared, prepare
 from riaktq_py.store.sqlite_rows import (
     _COLUMNS,
     _LAST_POSITION,
@@ -178,7 +178,7 @@ class SqliteStore(Store):
 
     # -- the contract -----------------------------------------------------
 
-    def prepare(self, transitions: Sequence[Transition]) -> list[Guess | None]:
+    def prepare(self, transitions: Sequence[Transition]) -> Prepared:
         """Guess each transition's outcome before the write lock (see
         :mod:`riaktq_py.store.sqlite_apply`); ``apply`` keeps the guesses that hold."""
         return prepare(self._codec, transitions)
@@ -188,11 +188,12 @@ class SqliteStore(Store):
     ) -> list[TaskEvent]:
         if not transitions:
             return []
-        guesses = prepared if isinstance(prepared, list) else [None] * len(transitions)
+        if not isinstance(prepared, Prepared):
+            prepared = Prepared([None] * len(transitions))
         with self._lock:  # what _write does, without a generator: this is the hot path
             self._begin()
             try:
-                events = self._apply(self._db, transitions, guesses, at)
+                events = self._apply(self._db, transitions, prepared, at)
             except BaseException as exc:
                 self._db.execute("ROLLBACK")
                 if isinstance(exc, sqlite3.Error):
@@ -205,13 +206,13 @@ class SqliteStore(Store):
         self,
         db: sqlite3.Connection,
         transitions: Sequence[Transition],
-        guesses: Sequence[Guess | None],
+        prepared: Prepared,
         at: int,
     ) -> list[TaskEvent]:
         if len(transitions) == 1:
-            [guess] = guesses or [None]
+            [guess] = prepared.guesses
             if guess is None and transitions[0].name in MAY_CREATE:
-                [guess] = prepare(self._codec, transitions)
+                [guess] = prepare(self._codec, transitions).guesses
             created = create_prepared(
                 db, self._codec, guess, self._log_append, self.bucket, transitions[0].name, at
             )
@@ -221,7 +222,7 @@ class SqliteStore(Store):
         [(last,)] = db.execute(self._last_position).fetchall()
         stored = self._fetch_rows(db, [t.key for t in transitions])
         return apply_prepared(
-            db, self._codec, transitions, guesses, stored, last + 1, self.bucket, at
+            db, self._codec, transitions, prepared, stored, last + 1, self.bucket, at
         )
 
     def append_log(

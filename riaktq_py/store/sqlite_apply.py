@@ -25,10 +25,12 @@ from riaktq_py.store.sqlite_rows import (
     _INSERT_NEW,
     _LOG_VALUES,
     RowCodec,
+    Writes,
     _check_unique,
     _in_chunks,
     _pack,
-    _write_rows,
+    plan_writes,
+    run_writes,
 )
 from riaktq_py.task import Task
 from riaktq_py.transitions import MAY_CREATE, Transition
@@ -47,16 +49,27 @@ class Guess:
     error: str | None = None
 
 
-def prepare(codec: RowCodec, transitions: Sequence[Transition]) -> list[Guess | None]:
+@dataclasses.dataclass(frozen=True, slots=True)
+class Prepared:
+    """What :func:`prepare` made of a batch: a guess per transition and, when every
+    transition has one, the batch's writes as they follow from the guesses."""
+
+    guesses: list[Guess | None]
+    writes: Writes | None = None
+
+
+def prepare(codec: RowCodec, transitions: Sequence[Transition]) -> Prepared:
     """A guess per transition (None where there is nothing to guess from)."""
     counts: dict[str, int] = {}
     for transition in transitions:
         counts[transition.key] = counts.get(transition.key, 0) + 1
     guesses: list[Guess | None] = []
+    complete = True
     for transition in transitions:
         seen = codec.peek(transition.key) if counts[transition.key] == 1 else None
         if seen is None and (counts[transition.key] > 1 or transition.name not in MAY_CREATE):
             guesses.append(None)
+            complete = False
             continue
         base, current = (None, None) if seen is None else seen
         try:
@@ -66,10 +79,20 @@ def prepare(codec: RowCodec, transitions: Sequence[Transition]) -> list[Guess | 
             continue
         if task.unique is not None:  # checked against the table, under the lock
             guesses.append(None)
+            complete = False
             continue
         row = codec.row(task)
         guesses.append(Guess(base, task, row, _pack(row)))
-    return guesses
+    if not complete:
+        return Prepared(guesses)
+    bases = {t.key: g.base for t, g in zip(transitions, guesses, strict=True) if g and g.base}
+    rows = {t.key: g.row for t, g in zip(transitions, guesses, strict=True) if g and g.row}
+    return Prepared(guesses, plan_writes(bases, rows))
+
+
+def _holds(guess: Guess | None, now: Sequence[Any] | None) -> bool:
+    """The guess was made from the row stored now (or from no row, and there is none)."""
+    return guess is not None and (guess.base is None if now is None else guess.base == now)
 
 
 def create_prepared(
@@ -100,13 +123,18 @@ def apply_prepared(
     db: sqlite3.Connection,
     codec: RowCodec,
     transitions: Sequence[Transition],
-    guesses: Sequence[Guess | None],
+    prepared: Prepared,
     stored: dict[str, Row],
     first_position: int,
     bucket: str,
     at: int,
 ) -> list[TaskEvent]:
     """Apply ``transitions`` to the ``stored`` rows (read under the write lock)."""
+    guesses = prepared.guesses
+    if prepared.writes is not None and all(
+        _holds(guess, stored.get(t.key)) for t, guess in zip(transitions, guesses, strict=True)
+    ):
+        return _apply_guessed(db, codec, transitions, prepared, first_position, bucket, at)
     events: list[TaskEvent] = []
     current: dict[str, Task] = {}
     writes: dict[str, Row] = {}
@@ -142,8 +170,37 @@ def apply_prepared(
         writes[key] = row
         log_rows.append((position, at, name, key, blob, None))
         events.append(TaskEvent(name, bucket, key, at, task, None, position))
-    _write_rows(db, stored, writes)
+    run_writes(db, plan_writes(stored, writes))
     _in_chunks(db, _LOG_VALUES, log_rows)
     for key, row in writes.items():
         codec.remember(row, current[key])
+    return events
+
+
+def _apply_guessed(
+    db: sqlite3.Connection,
+    codec: RowCodec,
+    transitions: Sequence[Transition],
+    prepared: Prepared,
+    first_position: int,
+    bucket: str,
+    at: int,
+) -> list[TaskEvent]:
+    """Every guess holds: write what :func:`prepare` planned, log and report it."""
+    assert prepared.writes is not None
+    events: list[TaskEvent] = []
+    log_rows: list[Row] = []
+    for position, transition, guess in zip(
+        itertools.count(first_position), transitions, prepared.guesses, strict=False
+    ):
+        assert guess is not None
+        name, key, task = transition.name, transition.key, guess.task
+        log_rows.append((position, at, name, key, guess.blob, guess.error))
+        events.append(TaskEvent(name, bucket, key, at, task, guess.error, position))
+    run_writes(db, prepared.writes)
+    _in_chunks(db, _LOG_VALUES, log_rows)
+    for guess in prepared.guesses:
+        assert guess is not None
+        if guess.task is not None and guess.row is not None:
+            codec.remember(guess.row, guess.task)
     return events

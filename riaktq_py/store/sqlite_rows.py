@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import msgpack
@@ -166,15 +166,15 @@ def _task(row: Sequence[Any]) -> Task:
     )
 
 
-def _write_rows(
-    db: sqlite3.Connection,
-    stored: dict[str, tuple[Any, ...]],
-    writes: dict[str, tuple[Any, ...]],
-) -> None:
-    """Insert the new rows; update only the changed columns of stored ones (an
-    ``UPDATE`` leaves the indexes of unchanged columns alone, a replace rewrites all),
-    in multi-row statements (see :func:`_in_chunks`).
-    """
+#: a batch's writes: the new rows, and the stored ones' changed columns by column set
+Writes = tuple[list[tuple[Any, ...]], dict[tuple[int, ...], list[tuple[Any, ...]]]]
+
+
+def plan_writes(
+    stored: Mapping[str, Sequence[Any]], writes: Mapping[str, tuple[Any, ...]]
+) -> Writes:
+    """What to insert, and for stored rows only the columns that changed (an ``UPDATE``
+    leaves the indexes of unchanged columns alone, a replace rewrites all)."""
     inserts: list[tuple[Any, ...]] = []
     updates: dict[tuple[int, ...], list[tuple[Any, ...]]] = {}
     for key, row in writes.items():
@@ -185,6 +185,12 @@ def _write_rows(
         changed = tuple([i for i in _DATA_COLUMNS if row[i] != old[i]])
         if changed:
             updates.setdefault(changed, []).append((key, *[row[i] for i in changed]))
+    return inserts, updates
+
+
+def run_writes(db: sqlite3.Connection, writes: Writes) -> None:
+    """Carry out planned writes in multi-row statements (see :func:`_in_chunks`)."""
+    inserts, updates = writes
     _in_chunks(db, f"INSERT INTO tasks ({_COLUMNS}) VALUES", inserts)
     for changed, rows in updates.items():
         columns = ", ".join(f"{_COLUMN_NAMES[i]} = v.column{n}" for n, i in enumerate(changed, 2))
@@ -224,19 +230,24 @@ class RowCodec:
     the row this store read or wrote last: then the Task made from it then is reused
     (rows are compared whole, so a row changed by anybody else is decoded afresh),
     and so are the encoded tags, history and backoff of a task that kept them.
-    Bounded: past ``size`` keys it starts over.
+    Bounded, in two generations: keys remembered since the last turn, and those of the
+    generation before; a turn (every ``size // 2`` keys) forgets the older one, so a
+    key is kept for at least ``size // 2`` newer keys (a clear-all would forget the
+    tasks in flight together with the old ones).
     """
 
-    def __init__(self, size: int = 4096) -> None:
+    def __init__(self, size: int = 8192) -> None:
         self.size = size
         self._seen: dict[str, tuple[Sequence[Any], Task]] = {}
+        self._older: dict[str, tuple[Sequence[Any], Task]] = {}
 
     def peek(self, key: str) -> tuple[Sequence[Any], Task] | None:
         """The last row seen for ``key`` and its Task, if still remembered."""
-        return self._seen.get(key)
+        seen = self._seen.get(key)
+        return self._older.get(key) if seen is None else seen
 
     def task(self, row: Sequence[Any]) -> Task:
-        seen = self._seen.get(row[0])
+        seen = self.peek(row[0])
         if seen is not None and seen[0] == row:
             return seen[1]
         task = _task(row)
@@ -244,7 +255,7 @@ class RowCodec:
         return task
 
     def row(self, task: Task) -> tuple[Any, ...]:
-        seen = self._seen.get(task.key)
+        seen = self.peek(task.key)
         if seen is None:
             return _row(task)
         old, before = seen
@@ -273,9 +284,11 @@ class RowCodec:
         )
 
     def remember(self, row: Sequence[Any], task: Task) -> None:
-        if len(self._seen) >= self.size:
-            self._seen.clear()
-        self._seen[task.key] = (row, task)
+        seen = self._seen
+        if len(seen) >= self.size // 2:  # a turn (each swap is atomic for other threads)
+            self._older, self._seen = seen, {}
+            seen = self._seen
+        seen[task.key] = (row, task)
 
 
 def _history_blob(history: tuple[Any, ...]) -> bytes | None:

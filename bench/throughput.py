@@ -1,13 +1,15 @@
 """Throughput: N no-op tasks, open to done, riaktq-py and Huey's SqliteHuey side by side.
 
-    python -m bench.throughput                 # N=20000, 4 workers, capacity 64
+    python -m bench.throughput                 # N=20000, 4 workers, capacity 64, 2 rounds
     python -m bench.throughput --quick         # N=2000
-    python -m bench.throughput --n 5000 --workers 2 --capacity 16 --batch 100
+    python -m bench.throughput --n 5000 --workers 2 --capacity 16 --batch 100 --rounds 1
 
 Both run in this process, one after the other, on a SQLite file in a fresh
 temporary directory, with the same number of worker threads (riaktq
 instances / Huey consumer threads) and the same ``PRAGMA synchronous``.
-Target (issue 7): riaktq at least 2x Huey.
+With ``--rounds R`` they take turns (riaktq, huey, then huey, riaktq, ...), so
+that a change in the machine's load hits both alike, and the ratio is that of
+the median rates. Target (issue 7): riaktq at least 2x Huey.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ from bench.common import (
     add_log_option,
     configure_logs,
     machine,
+    median,
     percentile,
+    positive_int,
     verdict,
 )
 from bench.huey_run import run_huey
@@ -43,6 +47,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bench.throughput", description=__doc__)
     add_run_options(p)
     p.add_argument("--skip-huey", action="store_true", help="run riaktq only")
+    p.add_argument("--rounds", type=positive_int, default=2, help="runs of each system")
     add_log_option(p)
     return p
 
@@ -63,10 +68,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = run_config(args)
     print(f"machine: {machine()}")
     print(f"{describe_config(config)} logs={args.logs} (both queues: WAL, same synchronous)")
-    ours = run_riaktq(config)
-    print(describe(ours), flush=True)
+    rates: dict[str, list[float]] = {"riaktq": [], "huey": []}
+    runs = {"riaktq": run_riaktq, "huey": run_huey}
+    for number in range(args.rounds):
+        order = ["riaktq", "huey"] if number % 2 == 0 else ["huey", "riaktq"]
+        for system in order:
+            if system == "huey" and args.skip_huey:
+                continue
+            result = runs[system](config)
+            rates[system].append(result.rate)
+            print(describe(result), flush=True)
     if args.skip_huey:
         return 0
+    ours, theirs = median(rates["riaktq"]), median(rates["huey"])
+    ratio = ours / theirs
+    print(
+        f"median riaktq {ours:.0f} vs huey {theirs:.0f} tasks/s; ratio riaktq/huey:"
+        f" {ratio:.2f}x (target >= {TARGET_RATIO:.0f}x: {verdict(ratio >= TARGET_RATIO)})"
+    )
+    return 0
     theirs = run_huey(config)
     print(describe(theirs))
     ratio = ours.rate / theirs.rate

@@ -185,3 +185,29 @@ def test_a_batch_with_one_stale_guess_applies_each_transition_to_its_row_as_stor
         "b": Status.CANCELED,
         "c": Status.TODO,
     }
+
+
+def test_rows_remembered_before_another_connection_wrote_are_not_trusted(
+    tmp_path: Path,
+) -> None:
+    ours, theirs = _two_writers(tmp_path)
+    ours.apply([Open(key, b"\xc0", cat=1) for key in ("a", "b")], at=1)
+    assert [t.key for t in ours.todo(10)] == ["a", "b"]  # remembered as read
+    theirs.apply([Cancel("a", "elsewhere")], at=2)
+    ours.apply([Assign("b", "i-1")], at=3, prepared=ours.prepare([Assign("b", "i-1")]))
+    # the write above saw that another connection wrote: nothing remembered is sure now
+    batch = [Assign("a", "i-1")]
+    [event] = ours.apply(batch, at=4, prepared=ours.prepare(batch))
+    assert event.task is None and "found canceled" in (event.error or "")
+
+
+def test_a_deleted_task_is_forgotten_so_opening_its_key_again_makes_a_new_task() -> None:
+    store = SqliteStore()
+    store.apply([Open("a", b"\xc0", cat=1)], at=1)
+    store.apply([Assign("a", "i-1")], at=2)
+    store.apply([Cancel("a")], at=3)
+    assert store.delete("a")
+    batch = [Open("a", b"\x01", cat=4)]
+    [a] = store.apply(batch, at=4, prepared=store.prepare(batch))
+    assert a.task is not None and a.task.token == 0 and a.task.history == ()
+    assert store.get("a") == a.task

@@ -220,10 +220,36 @@ class SqliteStore(Store):
                 return [created]
         # positions are ours to give: we hold the write lock until commit
         [(last,)] = db.execute(self._last_position).fetchall()
-        stored = self._fetch_rows(db, [t.key for t in transitions])
+        stored = self._stored(db, transitions, prepared)
         return apply_prepared(
             db, self._codec, transitions, prepared, stored, last + 1, self.bucket, at
         )
+
+    def _stored(
+        self, db: sqlite3.Connection, transitions: Sequence[Transition], prepared: Prepared
+    ) -> dict[str, tuple[Any, ...]]:
+        """The stored rows of the transitions' tasks (under the write lock).
+
+        When no other connection wrote since this one's last write transaction and
+        every guess was made from the row still remembered for its key, those rows are
+        the stored ones: no need to read them again.
+        """
+        codec = self._codec
+        [(version,)] = db.execute("PRAGMA data_version").fetchall()
+        if version != codec.version:  # somebody else wrote: no remembered row is sure
+            codec.reset()
+            codec.version = version
+        elif prepared.writes is not None:
+            known: dict[str, tuple[Any, ...]] = {}
+            for transition, guess in zip(transitions, prepared.guesses, strict=True):
+                seen = codec.peek(transition.key)
+                # a key not remembered may still be stored (forgotten): that needs a read
+                if guess is None or seen is None or guess.base is not seen[0]:
+                    break
+                known[transition.key] = tuple(seen[0])
+            else:
+                return known
+        return self._fetch_rows(db, [t.key for t in transitions])
 
     def append_log(
         self, db: sqlite3.Connection, entries: Sequence[tuple[int, str, str, str]]
@@ -385,6 +411,7 @@ class SqliteStore(Store):
 
     def delete(self, key: str) -> bool:
         with self._write() as db:
+            self._codec.forget([key])
             return db.execute("DELETE FROM tasks WHERE key = ?", (key,)).rowcount > 0
 
     def get_meta(self, name: str) -> bytes | None:
@@ -400,6 +427,7 @@ class SqliteStore(Store):
             return []
         with self._write() as db:
             doomed = [key for key, task in self._fetch(db, keys).items() if predicate(task)]
+            self._codec.forget(doomed)
             db.executemany("DELETE FROM tasks WHERE key = ?", [(key,) for key in doomed])
         return doomed
 

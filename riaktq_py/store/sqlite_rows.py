@@ -240,6 +240,10 @@ class RowCodec:
         self.size = size
         self._seen: dict[str, tuple[Sequence[Any], Task]] = {}
         self._older: dict[str, tuple[Sequence[Any], Task]] = {}
+        #: the connection's ``PRAGMA data_version`` at its last write transaction: while
+        #: it stays the same, no other connection wrote, and every row remembered here is
+        #: the row stored (this connection's own writes all pass through here)
+        self.version: int | None = None
 
     def peek(self, key: str) -> tuple[Sequence[Any], Task] | None:
         """The last row seen for ``key`` and its Task, if still remembered."""
@@ -282,6 +286,16 @@ class RowCodec:
             old[18] if task.backoff is before.backoff else encode_backoff(task.backoff),
             task.aged_at,
         )
+
+    def reset(self) -> None:
+        """Another connection wrote: forget every row (any may have changed)."""
+        self._seen, self._older = {}, {}
+
+    def forget(self, keys: Sequence[str]) -> None:
+        """These tasks were deleted (through this connection)."""
+        for key in keys:
+            self._seen.pop(key, None)
+            self._older.pop(key, None)
 
     def remember(self, row: Sequence[Any], task: Task) -> None:
         seen = self._seen

@@ -22,7 +22,13 @@ import msgpack
 from riaktq_py.errors import ConfigError, StoreError, StoreUnavailable
 from riaktq_py.events import TaskEvent
 from riaktq_py.store.base import Store, TaskQuery
-from riaktq_py.store.sqlite_apply import Prepared, apply_prepared, create_prepared, prepare
+from riaktq_py.store.sqlite_apply import (
+    Prepared,
+    apply_prepared,
+    create_prepared,
+    known_rows,
+    prepare,
+)
 from riaktq_py.store.sqlite_rows import (
     _COLUMNS,
     _LAST_POSITION,
@@ -220,36 +226,12 @@ class SqliteStore(Store):
                 return [created]
         # positions are ours to give: we hold the write lock until commit
         [(last,)] = db.execute(self._last_position).fetchall()
-        stored = self._stored(db, transitions, prepared)
+        stored = known_rows(db, self._codec, transitions, prepared)
+        if stored is None:
+            stored = self._fetch_rows(db, [t.key for t in transitions])
         return apply_prepared(
             db, self._codec, transitions, prepared, stored, last + 1, self.bucket, at
         )
-
-    def _stored(
-        self, db: sqlite3.Connection, transitions: Sequence[Transition], prepared: Prepared
-    ) -> dict[str, tuple[Any, ...]]:
-        """The stored rows of the transitions' tasks (under the write lock).
-
-        When no other connection wrote since this one's last write transaction and
-        every guess was made from the row still remembered for its key, those rows are
-        the stored ones: no need to read them again.
-        """
-        codec = self._codec
-        [(version,)] = db.execute("PRAGMA data_version").fetchall()
-        if version != codec.version:  # somebody else wrote: no remembered row is sure
-            codec.reset()
-            codec.version = version
-        elif prepared.writes is not None:
-            known: dict[str, tuple[Any, ...]] = {}
-            for transition, guess in zip(transitions, prepared.guesses, strict=True):
-                seen = codec.peek(transition.key)
-                # a key not remembered may still be stored (forgotten): that needs a read
-                if guess is None or seen is None or guess.base is not seen[0]:
-                    break
-                known[transition.key] = tuple(seen[0])
-            else:
-                return known
-        return self._fetch_rows(db, [t.key for t in transitions])
 
     def append_log(
         self, db: sqlite3.Connection, entries: Sequence[tuple[int, str, str, str]]

@@ -204,3 +204,33 @@ def _apply_guessed(
         if guess.task is not None and guess.row is not None:
             codec.remember(guess.row, guess.task)
     return events
+
+
+def known_rows(
+    db: sqlite3.Connection,
+    codec: RowCodec,
+    transitions: Sequence[Transition],
+    prepared: Prepared,
+) -> dict[str, Row] | None:
+    """The stored rows of the transitions' tasks without reading them (under the write
+    lock), or None when they must be read.
+
+    Known when no other connection wrote since this one's last write transaction
+    (``PRAGMA data_version``) and every guess was made from the row still remembered
+    for its key: this connection's own writes all pass through the codec.
+    """
+    [(version,)] = db.execute("PRAGMA data_version").fetchall()
+    if version != codec.version:  # somebody else wrote: no remembered row is sure
+        codec.reset()
+        codec.version = version
+        return None
+    if prepared.writes is None:
+        return None
+    known: dict[str, Row] = {}
+    for transition, guess in zip(transitions, prepared.guesses, strict=True):
+        seen = codec.peek(transition.key)
+        # a key not remembered may still be stored (forgotten): that needs a read
+        if guess is None or seen is None or guess.base is not seen[0]:
+            return None
+        known[transition.key] = tuple(seen[0])
+    return known

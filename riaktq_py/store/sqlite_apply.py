@@ -17,7 +17,7 @@ import dataclasses
 import itertools
 import sqlite3
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from riaktq_py.errors import TransitionError
 from riaktq_py.events import TaskEvent
@@ -38,8 +38,7 @@ from riaktq_py.transitions import MAY_CREATE, Transition
 Row = tuple[Any, ...]
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Guess:
+class Guess(NamedTuple):
     """A transition's outcome, assuming its task's row is ``base`` (None: no task)."""
 
     base: Sequence[Any] | None

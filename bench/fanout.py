@@ -1,14 +1,16 @@
 """Event fan-out: the throughput run with 0 and with 10 subscribers.
 
-    python -m bench.fanout                     # N=20000, 2 rounds (0, 10, 10, 0)
+    python -m bench.fanout                     # N=20000, 2 rounds
     python -m bench.fanout --quick --rounds 1
 
-Each subscriber is a callable that counts the events it receives. After the
-run, every subscriber must have received every event in the store's log (open,
-assign and close of each task): the script checks the counts (exit status 1
-when one is short) and reports events that arrived out of log order. The
-runs alternate (0, 10, 10, 0, ...) so that drift in the machine's load hits
-both alike; the rates compared are the medians per setting.
+Each subscriber is a callable that counts the events it receives, either
+called once per event or subscribed with ``batch=True`` (called once per
+delivery with a list). After the run, every subscriber must have received
+every event in the store's log (open, assign and close of each task): the
+script checks the counts (exit status 1 when one is short) and reports events
+that arrived out of log order. The settings take turns (none, per event,
+batch, then batch, per event, none, ...) so that drift in the machine's load
+hits all alike; the rates compared are the medians per setting.
 "Drain" is how long after the last task was done the slowest subscriber still
 had events to receive.
 
@@ -46,10 +48,12 @@ from bench.riaktq_run import (
 TARGET_SLOWDOWN = 10.0
 
 
-def describe(subscribers: int, result: RunResult) -> str:
+def describe(subscribers: int, result: RunResult, setting: str) -> str:
     lat = result.latencies_ms
+    kind = {"none": "", "each": " per event", "batch": " batch=True"}[setting]
     return (
-        f"{subscribers:>2} subscribers: {result.rate:7.0f} tasks/s ({result.seconds:6.2f} s)"
+        f"{subscribers:>2} subscribers{kind:<11}: {result.rate:7.0f} tasks/s"
+        f" ({result.seconds:6.2f} s)"
         f" | p50 {percentile(lat, 50):6.1f} ms p99 {percentile(lat, 99):6.1f} ms"
         f" | {result.events} events logged, drain {result.drain_seconds:.2f} s"
     )
@@ -66,18 +70,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = run_config(args)
     print(f"machine: {machine()}")
     print(f"{describe_config(config)} logs={args.logs}")
-    rates: dict[int, list[float]] = {0: [], args.subscribers: []}
+    # 0: none; "each": callables called once per event; "batch": batch=True subscribers
+    settings = ("none", "each", "batch")
+    rates: dict[str, list[float]] = {setting: [] for setting in settings}
     deliveries: list[Delivery] = []
     for number in range(args.rounds):
-        order = [0, args.subscribers] if number % 2 == 0 else [args.subscribers, 0]
-        for subscribers in order:
-            result = run_riaktq(config, subscribers)
-            rates[subscribers].append(result.rate)
-            print(describe(subscribers, result), flush=True)
+        for setting in settings if number % 2 == 0 else reversed(settings):
+            subscribers = 0 if setting == "none" else args.subscribers
+            result = run_riaktq(config, subscribers, batch=setting == "batch")
+            rates[setting].append(result.rate)
+            print(describe(subscribers, result, setting), flush=True)
             if result.delivery is not None:
                 deliveries.append(result.delivery)
-    alone, crowded = median(rates[0]), median(rates[args.subscribers])
-    slowdown = (alone - crowded) / alone * 100
+    alone = median(rates["none"])
     complete = all(d.complete for d in deliveries)
     in_order = all(d.in_order for d in deliveries)
     print(
@@ -89,10 +94,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         + ("" if in_order else f" ({[d.out_of_order for d in deliveries]} out of order,")
         + ("" if in_order else f" e.g. {[e for d in deliveries for e in d.examples][:3]})")
     )
-    print(
-        f"median {alone:.0f} vs {crowded:.0f} tasks/s: slowdown {slowdown:.1f}%"
-        f" (target <= {TARGET_SLOWDOWN:.0f}%: {verdict(slowdown <= TARGET_SLOWDOWN)})"
-    )
+    for setting, kind in (("each", "called per event"), ("batch", "batch=True")):
+        crowded = median(rates[setting])
+        slowdown = (alone - crowded) / alone * 100
+        print(
+            f"{args.subscribers} subscribers {kind}: median {alone:.0f} vs {crowded:.0f} tasks/s:"
+            f" slowdown {slowdown:.1f}%"
+            f" (target <= {TARGET_SLOWDOWN:.0f}%: {verdict(slowdown <= TARGET_SLOWDOWN)})"
+        )
     return 0 if complete else 1
 
 

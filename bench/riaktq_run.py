@@ -143,6 +143,23 @@ class EventCounter:
             with self._cond:
                 self._cond.notify_all()
 
+    def take(self, events: list[TaskEvent]) -> None:
+        """The same, for a batch subscriber (``subscribe(..., batch=True)``)."""
+        last = self.last_position
+        for event in events:
+            if event.position <= last:
+                self.out_of_order.append(
+                    f"{event.transition} {event.key!r} (position {event.position})"
+                    f" after position {last}"
+                )
+            else:
+                last = event.position
+        self.last_position = last
+        self.count += len(events)
+        if self.count >= self._target:
+            with self._cond:
+                self._cond.notify_all()
+
     def wait_for(self, total: int, timeout: float) -> bool:
         with self._cond:
             self._target = total
@@ -212,17 +229,18 @@ def _open_all(tq: Riaktq, keys: list[str], batch: int) -> None:
             tq.open_many([(k, None) for k in keys[start : start + batch]], handler=HANDLER)
 
 
-def run_riaktq(config: RunConfig, subscribers: int = 0) -> RunResult:
-    """N no-op tasks through riaktq-py; ``subscribers`` extra counting subscribers."""
+def run_riaktq(config: RunConfig, subscribers: int = 0, batch: bool = False) -> RunResult:
+    """N no-op tasks through riaktq-py; ``subscribers`` extra counting subscribers
+    (``batch``: subscribed with ``batch=True``, called once per delivery)."""
     with tempfile.TemporaryDirectory(prefix="riaktq-bench-") as directory:
         store = SqliteStore(os.path.join(directory, "tasks.db"), synchronous=config.synchronous)
         try:
-            return _run(store, config, subscribers)
+            return _run(store, config, subscribers, batch)
         finally:
             store.close()
 
 
-def _run(store: SqliteStore, config: RunConfig, subscribers: int) -> RunResult:
+def _run(store: SqliteStore, config: RunConfig, subscribers: int, batch: bool) -> RunResult:
     handled = Countdown(config.n)
 
     def noop(value: Any) -> None:
@@ -234,7 +252,7 @@ def _run(store: SqliteStore, config: RunConfig, subscribers: int) -> RunResult:
     keys = [f"task-{i:07d}" for i in range(config.n)]
     with tq:
         for counter in counters:
-            tq.subscribe(counter)
+            tq.subscribe(counter.take, batch=True) if batch else tq.subscribe(counter)
         started = time.perf_counter()
         _open_all(tq, keys, config.batch)
         opened = time.perf_counter()

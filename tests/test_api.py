@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from riaktq_py import (
     load_handler,
     payload,
 )
+from riaktq_py.events import TaskEvent
 from riaktq_py.testing import FakeClock, drive, run_tick
 
 T = 10.0
@@ -161,3 +163,24 @@ def test_tasks_survive_a_restart_of_the_process(tmp_path: Path) -> None:
     assert store.count_by_status()[Status.DONE] == 30
     assert all(store.get(f"t{i}").output_value == i for i in range(30))  # type: ignore[union-attr]
     store.close()
+
+
+def test_a_batch_subscriber_sees_every_transition_and_a_replay_refuses_batches() -> None:
+    tq = _queue()
+    batches: list[list[TaskEvent]] = []
+    closed = threading.Event()
+
+    def take(events: list[TaskEvent]) -> None:
+        batches.append(events)
+        if any(e.transition == "close" for e in events):
+            closed.set()
+
+    with tq:
+        tq.subscribe(take, batch=True)
+        tq.open("b1", 1, handler="echo")
+        drive(tq)
+        assert closed.wait(T)
+        with pytest.raises(ConfigError, match="batch=True is for live"):
+            tq.subscribe(take, from_position=0, batch=True)
+    transitions = [(e.key, e.transition) for batch in batches for e in batch]
+    assert transitions == [("b1", "open"), ("b1", "assign"), ("b1", "close")]

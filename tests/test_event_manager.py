@@ -9,7 +9,7 @@ from typing import Any
 import pykka
 import pytest
 
-from riaktq_py.actors.event_manager import BUSY_BATCH, EventManager, Outbox
+from riaktq_py.actors.event_manager import BUSY_BATCH, LIGHT_BATCH, EventManager, Outbox
 from riaktq_py.testing import EventCapture
 
 T = 5.0
@@ -159,3 +159,44 @@ def test_after_a_busy_batch_the_next_one_waits_the_busy_window() -> None:
     assert seen()[-1] == "late"
     ref.stop()
     recorder.stop()
+
+
+def test_light_load_goes_out_at_once_and_moderate_load_waits_the_window() -> None:
+    ref = EventManager.start(window=3600.0, busy_window=3600.0)
+    manager = ref.proxy()
+    recorder = Recorder.start()
+    proxy = recorder.proxy()
+    manager.subscribe(recorder).get(timeout=T)
+    manager.publish(["a"]).get(timeout=T)
+    manager.publish(["b"]).get(timeout=T)  # after a light batch: at once, no window
+    manager.publish(list(range(LIGHT_BATCH))).get(timeout=T)  # still at once
+    assert proxy.seen.get(timeout=T) == ["a", "b", *range(LIGHT_BATCH)]
+    manager.publish(["c"]).get(timeout=T)  # after a batch of LIGHT_BATCH: waits the window
+    assert proxy.seen.get(timeout=T)[-1] == LIGHT_BATCH - 1
+    manager.subscribers().get(timeout=T)
+    assert proxy.seen.get(timeout=T)[-1] == "c"
+    ref.stop()
+    recorder.stop()
+
+
+def test_a_batch_subscriber_gets_lists_of_every_event_in_order() -> None:
+    ref = EventManager.start()
+    manager = ref.proxy()
+    batches: list[list[Any]] = []
+    got_last = threading.Event()
+
+    def take(events: list[Any]) -> None:
+        batches.append(events)
+        if events[-1] == "last":
+            got_last.set()
+
+    manager.subscribe(take, batch=True).get(timeout=T)
+    for n in range(50):
+        manager.publish([n * 2, n * 2 + 1])
+    manager.publish(["last"])
+    assert got_last.wait(T)
+    assert all(isinstance(b, list) and b for b in batches)
+    assert [e for b in batches for e in b] == [*range(100), "last"]
+    with pytest.raises(TypeError, match="batch=True takes a callable"):
+        manager.subscribe(Recorder.start(), batch=True).get(timeout=T)
+    ref.stop()

@@ -29,19 +29,29 @@ class _Deliver(pykka.ThreadingActor):
     """Runs one callable subscriber on its own thread."""
 
     def __init__(
-        self, number: int, callback: Callable[[Any], object], manager: pykka.ActorRef[Any]
+        self,
+        number: int,
+        callback: Callable[[Any], object],
+        manager: pykka.ActorRef[Any],
+        batch: bool = False,
     ):
         super().__init__()
         self.number = number
         self.callback = callback
         self.manager = manager
+        #: call the callback once per delivery with the list of its events
+        self.batch = batch
         self.failed = False
 
     def on_receive(self, message: Any) -> None:
         if self.failed:
             return  # removed: drop what was queued before the removal
         try:
-            for event in message.events if isinstance(message, _Batch) else (message,):
+            events = message.events if isinstance(message, _Batch) else (message,)
+            if self.batch:
+                self.callback(list(events))
+                return
+            for event in events:
                 self.callback(event)
         except Exception as exc:
             self.failed = True
@@ -105,7 +115,10 @@ class _Drain:
     pass
 
 
-#: a flush with at least this many events means load: the next one waits ``busy_window``
+#: after a flush of fewer events than this, the next goes out at once (light load: no
+#: added latency); after one of at least ``BUSY_BATCH``, it waits ``busy_window``; else
+#: ``window``
+LIGHT_BATCH = 4
 BUSY_BATCH = 32
 
 
@@ -118,7 +131,7 @@ class EventManager(pykka.ThreadingActor):
         super().__init__()
         self.name = name
         #: under load, publications within this many seconds go out as one batch (5 ms);
-        #: an idle manager sends at once (no added latency at light load)
+        #: an idle or lightly loaded manager sends at once (no added latency)
         self.window = window
         #: after a batch of at least ``BUSY_BATCH`` events, the next waits this long
         #: (20 ms): each batch wakes every subscriber's thread once
@@ -135,14 +148,22 @@ class EventManager(pykka.ThreadingActor):
         #: publish here from any thread (the engine does): cheaper than ``publish`` messages
         self.outbox = Outbox(self.actor_ref)
 
-    def subscribe(self, subscriber: Subscriber) -> int:
-        """Add a subscriber; returns the number that unsubscribes it."""
+    def subscribe(self, subscriber: Subscriber, batch: bool = False) -> int:
+        """Add a subscriber; returns the number that unsubscribes it.
+
+        ``batch=True`` (callables only): the callable gets a list of events per
+        delivery, in order, instead of one call per event.
+        """
         self._flush()  # what was published before belongs to the earlier subscribers
         number = next(self._numbers)
         if isinstance(subscriber, pykka.ActorRef):
+            if batch:
+                raise TypeError("batch=True takes a callable subscriber, not an actor")
             self._subscribers[number] = subscriber
         elif callable(subscriber):
-            self._subscribers[number] = _Deliver.start(number, subscriber, self.actor_ref)
+            self._subscribers[number] = _Deliver.start(
+                number, subscriber, self.actor_ref, batch
+            )
             self._owned.add(number)
         else:
             raise TypeError(f"a subscriber is a callable or a pykka ActorRef, not {subscriber!r}")
@@ -193,7 +214,10 @@ class EventManager(pykka.ThreadingActor):
         if not self._pending:
             return
         self._last_flush = time.monotonic()
-        self._gap = self.busy_window if len(self._pending) >= BUSY_BATCH else self.window
+        pending = len(self._pending)
+        self._gap = 0.0 if pending < LIGHT_BATCH else self.window
+        if pending >= BUSY_BATCH:
+            self._gap = self.busy_window
         events, self._pending = self._pending, []
         batch = _Batch(tuple(events))
         for number, ref in list(self._subscribers.items()):

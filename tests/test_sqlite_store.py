@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from riaktq_py import ConfigError
-from riaktq_py.store.sqlite import SqliteStore
+from riaktq_py.store.sqlite import AUTOCHECKPOINT_BACKSTOP, SqliteStore
 from riaktq_py.store.sqlite_rows import RowCodec, _row
 from riaktq_py.task import Status, Task
 from riaktq_py.transitions import Assign, Cancel, Open, Rollback
@@ -211,3 +211,18 @@ def test_a_deleted_task_is_forgotten_so_opening_its_key_again_makes_a_new_task()
     [a] = store.apply(batch, at=4, prepared=store.prepare(batch))
     assert a.task is not None and a.task.token == 0 and a.task.history == ()
     assert store.get("a") == a.task
+
+
+def test_a_file_store_checkpoints_its_wal_on_a_thread_of_its_own(tmp_path: Path) -> None:
+    store = SqliteStore(str(tmp_path / "wal.db"))
+    checkpointer = store._checkpointer
+    assert checkpointer is not None and checkpointer._thread.is_alive()
+    assert store._read("PRAGMA wal_autocheckpoint") == [(AUTOCHECKPOINT_BACKSTOP,)]
+    checkpointer.period = 3600.0  # from now on only the writers wake it
+    before = checkpointer.checkpoints
+    for n in range(checkpointer.every // 8 + 1):  # each commit counts as 8 pages
+        store.apply([Open(f"k{n}", b"\xc0", cat=1)], at=1)
+    assert checkpointer.wait_for(before + 1, timeout=10)  # woken by the writes
+    store.close()
+    assert not checkpointer._thread.is_alive()
+    assert SqliteStore()._checkpointer is None  # in memory: no WAL to checkpoint

@@ -29,6 +29,7 @@ from riaktq_py.store.sqlite_apply import (
     known_rows,
     prepare,
 )
+from riaktq_py.store.sqlite_checkpoint import Checkpointer
 from riaktq_py.store.sqlite_rows import (
     _COLUMNS,
     _LAST_POSITION,
@@ -58,6 +59,11 @@ _DUE = "(run_at IS NULL OR run_at <= ?)"
 _NEVER = 2**62  # "due" bound when the caller gives no time: every task
 
 
+#: WAL pages after which a commit checkpoints by itself (the Checkpointer thread does it
+#: long before, off the writers' path)
+AUTOCHECKPOINT_BACKSTOP = 50_000
+
+
 class SqliteStore(Store):
     """Tasks in one SQLite database. ``path`` is a file, or ``":memory:"``."""
 
@@ -67,6 +73,7 @@ class SqliteStore(Store):
     _codec: RowCodec
     _last_position: str
     _log_append: str
+    _checkpointer: Checkpointer | None
 
     def __init__(
         self,
@@ -90,6 +97,7 @@ class SqliteStore(Store):
             self.path, self.bucket = share.path, bucket
             self._lock, self._db, self._codec = share._lock, share._db, share._codec
             self._last_position, self._log_append = share._last_position, share._log_append
+            self._checkpointer = share._checkpointer
             self._owns_connection = False
             return
         self._owns_connection = True
@@ -107,6 +115,7 @@ class SqliteStore(Store):
         self.bucket = bucket
         self._lock = threading.RLock()
         self._codec = RowCodec()
+        self._checkpointer = None
         try:
             self._db = sqlite3.connect(
                 path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
@@ -114,8 +123,9 @@ class SqliteStore(Store):
             self._db.execute(f"PRAGMA page_size={page_size}")  # before the file is made
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(f"PRAGMA synchronous={synchronous.upper()}")
-            # fewer, larger checkpoints: a checkpoint otherwise runs inside every ~125th open
-            self._db.execute("PRAGMA wal_autocheckpoint=10000")
+            # checkpoints run on a thread of their own (a Checkpointer, for a file); the
+            # automatic one, inside a commit, only if that thread falls far behind
+            self._db.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_BACKSTOP}")
             with self._write() as db:
                 for statement in _SCHEMA:
                     db.execute(statement)
@@ -123,6 +133,10 @@ class SqliteStore(Store):
                     "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'log'"
                 ).fetchall()
             old_log = "AUTOINCREMENT" in log_table.upper()
+            self._checkpointer = (
+                None if path in ("", ":memory:") or path.startswith("file::memory:")
+                else Checkpointer(path)
+            )  # fmt: skip
             self._last_position = _LAST_POSITION_OLD if old_log else _LAST_POSITION
             self._log_append = _log_append(self._last_position)
         except sqlite3.Error as exc:
@@ -152,6 +166,8 @@ class SqliteStore(Store):
             raise StoreUnavailable(f"sqlite store {self.path!r}: cannot write: {exc}") from exc
 
     def _commit(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.wrote(8)  # about what an open writes; a batch, a few more
         try:
             self._db.execute("COMMIT")
         except sqlite3.Error as exc:
@@ -416,5 +432,7 @@ class SqliteStore(Store):
     def close(self) -> None:
         if not self._owns_connection:
             return
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
         with self._lock:
             self._db.close()

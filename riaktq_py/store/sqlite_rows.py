@@ -236,7 +236,7 @@ class RowCodec:
     tasks in flight together with the old ones).
     """
 
-    def __init__(self, size: int = 8192) -> None:
+    def __init__(self, size: int = 4096) -> None:
         self.size = size
         self._seen: dict[str, tuple[Sequence[Any], Task]] = {}
         self._older: dict[str, tuple[Sequence[Any], Task]] = {}

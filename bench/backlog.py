@@ -26,7 +26,13 @@ from riaktq_py.transitions import Open
 TAGS = frozenset({"noop"})
 BUILD_BATCH = 10_000
 PRIORITIES = 10
-LAYOUT_MODULES = ("store/sqlite.py", "task.py", "transitions.py")
+LAYOUT_MODULES = (
+    "store/sqlite.py",
+    "store/sqlite_rows.py",
+    "store/sqlite_apply.py",
+    "task.py",
+    "transitions.py",
+)
 EMPTY_INPUT = payload.encode(None, limit=payload.DEFAULT_MAX_PAYLOAD, what="input")
 
 

@@ -296,6 +296,10 @@ class Riaktq(TaskOperations, ScheduleOperations, ObserverOperations):
 
     def stop(self) -> None:
         member, self._member = self._member, None
+        if member is not None and not member.config.share_instances and self._scheduler:
+            # the last tick ends while this process still holds the lease it writes under
+            # (shared instances drain first: the scheduler commits what they hand in)
+            self._scheduler.stop(timeout=CALL_TIMEOUT)
         if member is not None:
             member.stop()
         self._observing.stop()

@@ -148,9 +148,10 @@ class SqliteStore(Store):
     # -- plumbing ---------------------------------------------------------
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _write(self, begin: Callable[[], None] | None = None) -> Iterator[sqlite3.Connection]:
+        """A write transaction, started by ``begin`` (default: ``self._begin``)."""
         with self._lock:
-            self._begin()
+            (begin or self._begin)()
             try:
                 yield self._db
             except BaseException:

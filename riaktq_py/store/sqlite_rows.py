@@ -101,13 +101,24 @@ def tagkey(tags: frozenset[str]) -> str:
     return TAG_SEPARATOR.join(sorted(tags))
 
 
-def _row(task: Task) -> tuple[Any, ...]:
+def _row(task: Task, seen: tuple[Sequence[Any], Task] | None = None) -> tuple[Any, ...]:
+    """The task's row; with ``seen`` (a row and its Task), the encoded tags, history and
+    backoff are taken from that row where the task still has the very same values."""
+    if seen is None:
+        tags, history, backoff = (
+            tagkey(task.tags), _history_blob(task.history), encode_backoff(task.backoff)
+        )
+    else:
+        old, before = seen
+        tags = old[4] if task.tags is before.tags else tagkey(task.tags)
+        history = old[14] if task.history is before.history else _history_blob(task.history)
+        backoff = old[18] if task.backoff is before.backoff else encode_backoff(task.backoff)
     return (
         task.key,
         _STATUS_TEXT[task.status],
         task.priority,
         task.retry,
-        tagkey(task.tags),
+        tags,
         task.assignee,
         task.input,
         task.out,
@@ -117,11 +128,11 @@ def _row(task: Task) -> tuple[Any, ...]:
         task.attempts,
         task.token,
         task.error,
-        _history_blob(task.history),
+        history,
         task.run_at,
         task.unique,
         task.timeout,
-        encode_backoff(task.backoff),
+        backoff,
         task.aged_at,
     )
 
@@ -259,33 +270,7 @@ class RowCodec:
         return task
 
     def row(self, task: Task) -> tuple[Any, ...]:
-        seen = self.peek(task.key)
-        if seen is None:
-            return _row(task)
-        old, before = seen
-        history = task.history
-        return (
-            task.key,
-            _STATUS_TEXT[task.status],
-            task.priority,
-            task.retry,
-            old[4] if task.tags is before.tags else tagkey(task.tags),
-            task.assignee,
-            task.input,
-            task.out,
-            task.cat,
-            task.sat,
-            task.laf,
-            task.attempts,
-            task.token,
-            task.error,
-            old[14] if history is before.history else _history_blob(history),
-            task.run_at,
-            task.unique,
-            task.timeout,
-            old[18] if task.backoff is before.backoff else encode_backoff(task.backoff),
-            task.aged_at,
-        )
+        return _row(task, self.peek(task.key))
 
     def reset(self) -> None:
         """Another connection wrote: forget every row (any may have changed)."""

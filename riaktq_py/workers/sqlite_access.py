@@ -49,14 +49,8 @@ class FencedSqliteStore(SqliteStore):
     @contextmanager
     def unfenced_write(self) -> Iterator[sqlite3.Connection]:
         """A write transaction without the fence (the lease's own writes)."""
-        with self._lock:
-            SqliteStore._begin(self)
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._commit()
+        with self._write(lambda: SqliteStore._begin(self)) as db:
+            yield db
 
 
 class SqliteAccess:

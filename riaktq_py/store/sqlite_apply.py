@@ -3,11 +3,13 @@
 Most of the work of a transition is Python (the transition itself, encoding the
 row and its log entry) and does not need the database, only the task as it is
 now. :func:`prepare` does it before the caller takes its write lock, from the
-row the store last read or wrote for the key (its :class:`RowCodec`). Under the
-lock, :func:`apply_prepared` reads the stored rows and keeps each guess whose
-row is still the one it was made from (compared whole); any other transition is
-applied there and then, as if no guess had been made. Either way the outcome is
-what ``transition.apply(current)`` gives for the task as stored: the guess only
+row the store last read or wrote for the key (its :class:`RowCodec`), and plans
+the batch's writes. Under the lock, the stored rows are read again (or, by
+:func:`known_rows`, known without reading when no other connection wrote since),
+and :func:`apply_prepared` keeps each guess whose row is still the one it was
+made from (compared whole); any other transition is applied there and then, as
+if no guess had been made. Either way the outcome is what
+``transition.apply(current)`` gives for the task as stored: the guess only
 moves work out of the critical section.
 """
 
@@ -143,7 +145,8 @@ def apply_prepared(
     ):
         name, key = transition.name, transition.key
         now = stored.get(key)
-        if guess is not None and (guess.base == now if now is not None else guess.base is None):
+        if _holds(guess, now):
+            assert guess is not None
             if guess.task is None:
                 log_rows.append((position, at, name, key, None, guess.error))
                 events.append(TaskEvent(name, bucket, key, at, None, guess.error, position))

@@ -108,17 +108,21 @@ class Riaktq(TaskOperations, ScheduleOperations, ObserverOperations):
         aging: Aging | None = DEFAULT_AGING,
         seed: int | None = None,
         coordinate: bool | CoordinationConfig | None = None,
+        pace: float | None = 0.02,
     ) -> None:
         """``coordinate``: share the store with other processes (one scheduler ticks, every
         process's instances get work); by default on for a SQLite file store when the queue
         ticks by itself. See :mod:`riaktq_py.workers._embedded`.
+
+        ``pace``: under load, the least time between the starts of triggered ticks (see
+        :class:`~riaktq_py.actors.scheduler.SchedulerConfig`); None ticks back to back.
         """
         self._owns_store = isinstance(store, str)
         self.store: Store = _open_store(store) if isinstance(store, str) else store
         self.clock: Clock = clock or SystemClock()
         self.max_payload = check_int("max_payload", max_payload, 1)
         self.config = SchedulerConfig(
-            interval, debounce, TickConfig(batch_size, call_timeout, seed)
+            interval, debounce, TickConfig(batch_size, call_timeout, seed), pace
         )
         #: priority aging (a tick step), or None to turn it off
         self.aging = aging

@@ -308,3 +308,10 @@ def test_a_tick_may_skip_the_lost_task_scan_unless_something_went_wrong(store: S
     assert troubled.rolled_back == 2
     assert store.get("lost").status is Status.TODO  # type: ignore[union-attr]
     assert Tick(engine, [RoomyInstance(capacity=0)], config).run().rolled_back == 0
+
+
+def test_the_queue_passes_its_pace_on_and_names_a_bad_one() -> None:
+    assert Riaktq(":memory:", pace=None).config.pace is None
+    assert Riaktq(":memory:").config.pace == 0.02
+    with pytest.raises(ConfigError, match="pace must be >= 0"):
+        Riaktq(":memory:", pace=-1)

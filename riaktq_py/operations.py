@@ -23,6 +23,7 @@ from riaktq_py.task import Backoff, Status, Task, is_final
 from riaktq_py.transitions import KEEP, Cancel, Open, Retry, Transition, Update
 
 MAX_KEY_LENGTH = 1024
+_NO_TAGS: frozenset[str] = frozenset()
 #: Statuses a task may be deleted in.
 DELETABLE = frozenset({Status.DONE, Status.FAILED, Status.CANCELED})
 
@@ -170,7 +171,7 @@ class TaskOperations:
         check_int("priority", priority)
         check_int("retry", retry, 0)
         check_backoff(backoff)
-        all_tags = frozenset(check_name("tag", t) for t in tags)
+        all_tags = frozenset([check_name("tag", t) for t in tags]) if tags else _NO_TAGS
         if handler is not None:
             default_timeout, default_backoff = self._handler_defaults(handler)
             timeout = default_timeout if timeout is None else timeout

@@ -84,8 +84,8 @@ def prepare(codec: RowCodec, transitions: Sequence[Transition]) -> Prepared:
             continue
         row = codec.row(task)
         guesses.append(Guess(base, task, row, _pack(row)))
-    if not complete:
-        return Prepared(guesses)
+    if not complete or (len(transitions) == 1 and guesses[0] and guesses[0].base is None):
+        return Prepared(guesses)  # (a single create is written as one insert-if-new)
     bases = {t.key: g.base for t, g in zip(transitions, guesses, strict=True) if g and g.base}
     rows = {t.key: g.row for t, g in zip(transitions, guesses, strict=True) if g and g.row}
     return Prepared(guesses, plan_writes(bases, rows))

@@ -98,7 +98,15 @@ _STATUS_TEXT = {status: status.value for status in Status}
 
 def tagkey(tags: frozenset[str]) -> str:
     """The canonical text of a tag set (sorted, joined by a unit separator)."""
-    return TAG_SEPARATOR.join(sorted(tags))
+    text = _TAG_KEYS.get(tags)
+    if text is None:
+        text = TAG_SEPARATOR.join(sorted(tags))
+        if len(_TAG_KEYS) < 4096:  # the same few sets come again and again; bounded
+            _TAG_KEYS[tags] = text
+    return text
+
+
+_TAG_KEYS: dict[frozenset[str], str] = {}
 
 
 def _row(task: Task, seen: tuple[Sequence[Any], Task] | None = None) -> tuple[Any, ...]:

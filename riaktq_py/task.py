@@ -18,6 +18,8 @@ import operator
 from collections.abc import Iterable
 from typing import Any
 
+import msgpack
+
 from riaktq_py import payload
 from riaktq_py.errors import ConfigError
 
@@ -120,7 +122,8 @@ class Attempt:
 
 
 def encode_history(history: Iterable[Attempt]) -> bytes:
-    return payload.encode([a.to_wire() for a in history], limit=2**62, what="history")
+    blob: bytes = msgpack.packb([a.to_wire() for a in history], use_bin_type=True)
+    return blob
 
 
 def decode_history(data: bytes | None) -> tuple[Attempt, ...]:

@@ -226,3 +226,11 @@ def test_a_file_store_checkpoints_its_wal_on_a_thread_of_its_own(tmp_path: Path)
     store.close()
     assert not checkpointer._thread.is_alive()
     assert SqliteStore()._checkpointer is None  # in memory: no WAL to checkpoint
+
+
+def test_a_batch_that_moves_one_task_twice_applies_both_in_order() -> None:
+    store = SqliteStore()
+    batch = [Open("a", b"\xc0", cat=1), Assign("a", "i-1"), Open("b", b"\xc0", cat=1)]
+    [opened, assigned, other] = store.apply(batch, at=1, prepared=store.prepare(batch))
+    assert opened.task is not None and assigned.task is not None and other.task is not None
+    assert assigned.task.token == 1 and store.get("a") == assigned.task

@@ -61,14 +61,14 @@ class Prepared:
 
 def prepare(codec: RowCodec, transitions: Sequence[Transition]) -> Prepared:
     """A guess per transition (None where there is nothing to guess from)."""
-    counts: dict[str, int] = {}
-    for transition in transitions:
-        counts[transition.key] = counts.get(transition.key, 0) + 1
+    keys = [t.key for t in transitions]
+    repeated = set() if len(set(keys)) == len(keys) else _repeated(keys)
     guesses: list[Guess | None] = []
     complete = True
     for transition in transitions:
-        seen = codec.peek(transition.key) if counts[transition.key] == 1 else None
-        if seen is None and (counts[transition.key] > 1 or transition.name not in MAY_CREATE):
+        again = transition.key in repeated  # no guess: the batch itself changes the task
+        seen = None if again else codec.peek(transition.key)
+        if seen is None and (again or transition.name not in MAY_CREATE):
             guesses.append(None)
             complete = False
             continue
@@ -89,6 +89,17 @@ def prepare(codec: RowCodec, transitions: Sequence[Transition]) -> Prepared:
     bases = {t.key: g.base for t, g in zip(transitions, guesses, strict=True) if g and g.base}
     rows = {t.key: g.row for t, g in zip(transitions, guesses, strict=True) if g and g.row}
     return Prepared(guesses, plan_writes(bases, rows))
+
+
+def _repeated(keys: list[str]) -> set[str]:
+    """The keys that come more than once."""
+    seen: set[str] = set()
+    twice: set[str] = set()
+    for key in keys:
+        if key in seen:
+            twice.add(key)
+        seen.add(key)
+    return twice
 
 
 def _holds(guess: Guess | None, now: Sequence[Any] | None) -> bool:

@@ -11,7 +11,7 @@ from riaktq_py import ConfigError
 from riaktq_py.store.sqlite import AUTOCHECKPOINT_BACKSTOP, SqliteStore
 from riaktq_py.store.sqlite_rows import RowCodec, _row
 from riaktq_py.task import Status, Task
-from riaktq_py.transitions import Assign, Cancel, Open, Rollback
+from riaktq_py.transitions import Assign, Cancel, Open, Rollback, Transition
 
 
 def test_a_new_file_gets_small_pages_and_an_existing_file_keeps_its_own(tmp_path: Path) -> None:
@@ -230,7 +230,11 @@ def test_a_file_store_checkpoints_its_wal_on_a_thread_of_its_own(tmp_path: Path)
 
 def test_a_batch_that_moves_one_task_twice_applies_both_in_order() -> None:
     store = SqliteStore()
-    batch = [Open("a", b"\xc0", cat=1), Assign("a", "i-1"), Open("b", b"\xc0", cat=1)]
+    batch: list[Transition] = [
+        Open("a", b"\xc0", cat=1),
+        Assign("a", "i-1"),
+        Open("b", b"\xc0", cat=1),
+    ]
     [opened, assigned, other] = store.apply(batch, at=1, prepared=store.prepare(batch))
     assert opened.task is not None and assigned.task is not None and other.task is not None
     assert assigned.task.token == 1 and store.get("a") == assigned.task

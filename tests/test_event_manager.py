@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pykka
@@ -137,46 +139,51 @@ def test_engine_events_through_the_outbox_reach_subscribers_in_order() -> None:
     ref.stop()
 
 
-def test_after_a_busy_batch_the_next_one_waits_the_busy_window() -> None:
-    ref = EventManager.start(window=0.0, busy_window=3600.0)
-    manager = ref.proxy()
+@contextlib.contextmanager
+def _recorded_manager(
+    window: float, busy_window: float
+) -> Iterator[tuple[Any, Callable[[], list[Any]]]]:
+    """A manager proxy with a Recorder subscribed, and a fresh look at what it saw."""
+    ref = EventManager.start(window=window, busy_window=busy_window)
     recorder = Recorder.start()
     proxy = recorder.proxy()
 
     def seen() -> list[Any]:
-        received: list[Any] = proxy.seen.get(timeout=T)  # a fresh look each time
+        received: list[Any] = proxy.seen.get(timeout=T)
         return received
 
-    manager.subscribe(recorder).get(timeout=T)
-    manager.publish(["a", "b"]).get(timeout=T)  # idle: sent at once
-    manager.publish(["c"]).get(timeout=T)  # a small batch before: at once again
-    assert seen() == ["a", "b", "c"]
-    manager.publish(list(range(BUSY_BATCH))).get(timeout=T)
-    assert len(seen()) == 3 + BUSY_BATCH
-    manager.publish(["late"]).get(timeout=T)  # after a busy batch: waits
-    assert seen()[-1] == BUSY_BATCH - 1
-    manager.subscribers().get(timeout=T)  # a barrier sends on what waits
-    assert seen()[-1] == "late"
-    ref.stop()
-    recorder.stop()
+    try:
+        manager = ref.proxy()
+        manager.subscribe(recorder).get(timeout=T)
+        yield manager, seen
+    finally:
+        ref.stop()
+        recorder.stop()
+
+
+def test_after_a_busy_batch_the_next_one_waits_the_busy_window() -> None:
+    with _recorded_manager(window=0.0, busy_window=3600.0) as (manager, seen):
+        manager.publish(["a", "b"]).get(timeout=T)  # idle: sent at once
+        manager.publish(["c"]).get(timeout=T)  # a small batch before: at once again
+        assert seen() == ["a", "b", "c"]
+        manager.publish(list(range(BUSY_BATCH))).get(timeout=T)
+        assert len(seen()) == 3 + BUSY_BATCH
+        manager.publish(["late"]).get(timeout=T)  # after a busy batch: waits
+        assert seen()[-1] == BUSY_BATCH - 1
+        manager.subscribers().get(timeout=T)  # a barrier sends on what waits
+        assert seen()[-1] == "late"
 
 
 def test_light_load_goes_out_at_once_and_moderate_load_waits_the_window() -> None:
-    ref = EventManager.start(window=3600.0, busy_window=3600.0)
-    manager = ref.proxy()
-    recorder = Recorder.start()
-    proxy = recorder.proxy()
-    manager.subscribe(recorder).get(timeout=T)
-    manager.publish(["a"]).get(timeout=T)
-    manager.publish(["b"]).get(timeout=T)  # after a light batch: at once, no window
-    manager.publish(list(range(LIGHT_BATCH))).get(timeout=T)  # still at once
-    assert proxy.seen.get(timeout=T) == ["a", "b", *range(LIGHT_BATCH)]
-    manager.publish(["c"]).get(timeout=T)  # after a batch of LIGHT_BATCH: waits the window
-    assert proxy.seen.get(timeout=T)[-1] == LIGHT_BATCH - 1
-    manager.subscribers().get(timeout=T)
-    assert proxy.seen.get(timeout=T)[-1] == "c"
-    ref.stop()
-    recorder.stop()
+    with _recorded_manager(window=3600.0, busy_window=3600.0) as (manager, seen):
+        manager.publish(["a"]).get(timeout=T)
+        manager.publish(["b"]).get(timeout=T)  # after a light batch: at once, no window
+        manager.publish(list(range(LIGHT_BATCH))).get(timeout=T)  # still at once
+        assert seen() == ["a", "b", *range(LIGHT_BATCH)]
+        manager.publish(["c"]).get(timeout=T)  # after a batch of LIGHT_BATCH: waits
+        assert seen()[-1] == LIGHT_BATCH - 1
+        manager.subscribers().get(timeout=T)
+        assert seen()[-1] == "c"
 
 
 def test_a_batch_subscriber_gets_lists_of_every_event_in_order() -> None:

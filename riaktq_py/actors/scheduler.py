@@ -202,9 +202,12 @@ class Scheduler(pykka.ThreadingActor):
         if self._busy:
             self._rerun = True
             return
+        self._trigger_at(max(time.monotonic() + self.config.debounce, self._not_before))
+
+    def _trigger_at(self, due: float) -> None:
+        """A triggered tick at ``due`` (``time.monotonic()``), unless one is on its way."""
         if not self._trigger_pending and self._alarm is not None:
             self._trigger_pending = True
-            due = max(time.monotonic() + self.config.debounce, self._not_before)
             self._alarm.at(due, _Tick("trigger"))
 
     # -- ticks ----------------------------------------------------------------------
@@ -235,10 +238,9 @@ class Scheduler(pykka.ThreadingActor):
                 message.future.set(None)
             return
         self._busy = True
-        self._started_at = time.monotonic()
+        self._started_at = now = time.monotonic()
         if message.future is not None:
             self._waiting.append(message.future)
-        now = time.monotonic()
         # under load the scan for lost tasks (every nextup task) runs once a second, not
         # in every triggered tick; timer and manual ticks always scan
         scan_lost = message.reason != "trigger" or now >= self._last_scan + LOST_SCAN_EVERY
@@ -271,11 +273,7 @@ class Scheduler(pykka.ThreadingActor):
             self._log.error("tick crashed", error=f"{type(done.error).__name__}: {done.error}")
         elif done.report is not None and _moved(done.report) and self._debug:
             self._log.debug("tick", **dataclasses.asdict(done.report))
-        pace = self.config.pace
-        report = done.report
-        busy = pace is not None and report is not None and _moved(report) >= BUSY_TICK
-        busy = busy and report is not None and report.room > 0
-        self._not_before = self._started_at + pace if busy and pace is not None else 0.0
+        self._not_before = self._paced_until(done.report)
         waiting, self._waiting = self._waiting, []
         for future in waiting:
             if done.error is not None:
@@ -286,14 +284,22 @@ class Scheduler(pykka.ThreadingActor):
             self._rerun = False
             if self._alarm is None or self._not_before <= time.monotonic():
                 self._on_tick(_Tick("trigger"))
-            elif not self._trigger_pending:
-                self._trigger_pending = True
-                self._alarm.at(self._not_before, _Tick("trigger"))
+            else:
+                self._trigger_at(self._not_before)
         elif done.report is not None and _more_to_do(done.report, self.config.tick.batch_size):
             self.trigger()
 
+    def _paced_until(self, report: TickReport | None) -> float:
+        """After a busy tick that left the instances room, the next triggered tick waits
+        until ``pace`` after this one started; otherwise it need not wait (0.0)."""
+        pace = self.config.pace
+        if pace is None or report is None or report.room <= 0 or _moved(report) < BUSY_TICK:
+            return 0.0
+        return self._started_at + pace
+
 
 def _moved(report: TickReport) -> int:
+    """How many tasks a tick moved (committed, assigned, restarted, rolled back)."""
     return report.committed + report.assigned + report.restarted + report.rolled_back
 
 

@@ -30,8 +30,8 @@ _COLUMNS = (
     " attempts, token, error, history, run_at, unique_key, timeout, backoff, aged_at"
 )
 #: the last log position: positions never go back, also after a prune removed the newest
-#: entries (files made before 0.2 keep an AUTOINCREMENT log, whose sqlite_sequence says it;
-#: newer files keep the floor in ``meta`` and spare every commit that extra page)
+#: entries (older files keep an AUTOINCREMENT log, whose sqlite_sequence says it; newer
+#: files keep the floor in ``meta`` and spare every commit that extra page)
 _LAST_POSITION_OLD = (
     "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'log'), 0),"
     " coalesce((SELECT max(pos) FROM log), 0))"
@@ -42,9 +42,10 @@ _LAST_POSITION = (
 )
 _LOG_VALUES = "INSERT INTO log (pos, at, transition, key, task, error) VALUES"
 _LOG_INSERT = _LOG_VALUES + " (?,?,?,?,?,?)"
-_INSERT = f"INSERT INTO tasks ({_COLUMNS}) VALUES ({','.join('?' * 20)})"
+_COLUMN_NAMES = tuple(name.strip() for name in _COLUMNS.split(","))
+_TASK_VALUES = f"INSERT INTO tasks ({_COLUMNS}) VALUES"
 #: a new task, or nothing when its key exists (then ``rowcount`` is 0)
-_INSERT_NEW = _INSERT + " ON CONFLICT (key) DO NOTHING"
+_INSERT_NEW = f"{_TASK_VALUES} ({','.join('?' * len(_COLUMN_NAMES))}) ON CONFLICT (key) DO NOTHING"
 
 
 def _log_append(last_position: str) -> str:
@@ -55,8 +56,6 @@ def _log_append(last_position: str) -> str:
         " ?, ?, ?, ?, ?)"
     )
 
-
-_COLUMN_NAMES = tuple(name.strip() for name in _COLUMNS.split(","))
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS tasks (
@@ -210,14 +209,14 @@ def plan_writes(
 def run_writes(db: sqlite3.Connection, writes: Writes) -> None:
     """Carry out planned writes in multi-row statements (see :func:`_in_chunks`)."""
     inserts, updates = writes
-    _in_chunks(db, f"INSERT INTO tasks ({_COLUMNS}) VALUES", inserts)
+    _in_chunks(db, _TASK_VALUES, inserts)
     for changed, rows in updates.items():
         columns = ", ".join(f"{_COLUMN_NAMES[i]} = v.column{n}" for n, i in enumerate(changed, 2))
         _in_chunks(db, "UPDATE tasks SET " + columns + " FROM (VALUES", rows,
                    ") AS v WHERE tasks.key = v.column1")  # fmt: skip
 
 
-_DATA_COLUMNS = range(1, 20)
+_DATA_COLUMNS = range(1, len(_COLUMN_NAMES))  # all but the key
 #: rows per statement: powers of two up to this, so few statement texts are ever made
 _CHUNK = 64
 

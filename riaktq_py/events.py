@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 
+from riaktq_py.frozen import quick_init
 from riaktq_py.task import Task
 
 
+@quick_init
 @dataclasses.dataclass(frozen=True, slots=True)
 class TaskEvent:
     """One transition of one task.

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import operator
 from collections.abc import Iterable
 from typing import Any
 
@@ -22,6 +21,7 @@ import msgpack
 
 from riaktq_py import payload
 from riaktq_py.errors import ConfigError
+from riaktq_py.frozen import copier, quick_init
 
 
 class Status(enum.StrEnum):
@@ -90,6 +90,7 @@ def decode_backoff(data: bytes | None) -> Backoff | None:
     return None if not data else Backoff.from_wire(payload.decode(data, what="backoff"))
 
 
+@quick_init
 @dataclasses.dataclass(frozen=True, slots=True)
 class Attempt:
     """One attempt to run a task, kept in the task's history (SPEC B6)."""
@@ -132,6 +133,7 @@ def decode_history(data: bytes | None) -> tuple[Attempt, ...]:
     return tuple(Attempt.from_wire(raw) for raw in payload.decode(data, what="history"))
 
 
+@quick_init
 @dataclasses.dataclass(frozen=True, slots=True)
 class Task:
     """One task, as stored. Immutable: transitions return new values."""
@@ -170,18 +172,9 @@ class Task:
         return payload.decode(self.out, what=f"output of {self.key!r}")
 
     def replace(self, **changes: Any) -> Task:
-        """A copy with ``changes`` (field names); cheaper than ``dataclasses.replace``:
-        it fills the new value's slots directly (Task has no ``__post_init__``)."""
-        values = list(_task_values(self))
-        for name, value in changes.items():
-            index = _TASK_INDEX.get(name)
-            if index is None:
-                raise TypeError(f"Task has no field {name!r}")
-            values[index] = value
-        task = _new(Task)
-        for set_slot, value in zip(_TASK_SLOTS, values, strict=True):
-            set_slot(task, value)
-        return task
+        """A copy with ``changes`` (field names); cheaper than ``dataclasses.replace``
+        (see :func:`riaktq_py.frozen.copier`)."""
+        return _copy_task(self, changes)
 
     def summary(self) -> dict[str, Any]:
         """A JSON-friendly view, for the CLI and logs."""
@@ -205,12 +198,7 @@ class Task:
         }
 
 
-_TASK_FIELDS = tuple(field.name for field in dataclasses.fields(Task))
-_TASK_INDEX = {name: index for index, name in enumerate(_TASK_FIELDS)}
-_task_values = operator.attrgetter(*_TASK_FIELDS)
-_TASK_SLOTS = tuple(getattr(Task, name).__set__ for name in _TASK_FIELDS)
-_new = object.__new__
-assert not hasattr(Task, "__post_init__"), "Task.replace would skip it"
+_copy_task = copier(Task)
 
 
 def jsonable(value: Any) -> Any:

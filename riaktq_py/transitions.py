@@ -27,6 +27,7 @@ from typing import Protocol
 
 from riaktq_py import payload
 from riaktq_py.errors import TransitionError
+from riaktq_py.frozen import quick_init
 from riaktq_py.task import Attempt, Backoff, Outcome, Status, Task
 
 #: Which transition moves a task from which statuses to which (documentation
@@ -74,6 +75,7 @@ def _expect(name: str, key: str, task: Task | None, *statuses: Status) -> Task:
     return task
 
 
+@quick_init
 @dataclasses.dataclass(frozen=True, slots=True)
 class Open:
     """Create a task, or re-open an existing one with new input (it runs again)."""
@@ -115,6 +117,7 @@ class Open:
         )
 
 
+@quick_init
 @dataclasses.dataclass(frozen=True, slots=True)
 class Assign:
     """Give a todo task to an instance."""
@@ -128,6 +131,7 @@ class Assign:
         return task.replace(status=Status.NEXTUP, assignee=self.assignee, token=task.token + 1)
 
 
+@quick_init
 @dataclasses.dataclass(frozen=True, slots=True)
 class Close:
     """Record an instance's result: done with output, or failed with a reason."""
@@ -171,6 +175,7 @@ class Close:
         )
 
 
+@quick_init
 @dataclasses.dataclass(frozen=True, slots=True)
 class Restart:
     """Put a failed task that has retries left back to todo, one priority lower."""
@@ -195,6 +200,7 @@ class Restart:
         )
 
 
+@quick_init
 @dataclasses.dataclass(frozen=True, slots=True)
 class Rollback:
     """Return a nextup task whose instance lost it to todo."""
@@ -216,6 +222,7 @@ class Rollback:
         )
 
 
+@quick_init
 @dataclasses.dataclass(frozen=True, slots=True)
 class Cancel:
     """Cancel a todo task, or a nextup one cooperatively (its instance is told)."""
@@ -233,6 +240,7 @@ class Cancel:
 KEEP: object = object()
 
 
+@quick_init
 @dataclasses.dataclass(frozen=True, slots=True)
 class Update:
     """Change a todo task's input, priority, tags or run_at (``KEEP`` leaves one as it is)."""
@@ -259,6 +267,7 @@ class Update:
         return task.replace(**changes)
 
 
+@quick_init
 @dataclasses.dataclass(frozen=True, slots=True)
 class Retry:
     """Run a failed (or canceled) task again, by hand, with ``retry`` restarts left."""
@@ -272,6 +281,7 @@ class Retry:
         return task.replace(status=Status.TODO, retry=self.retry, assignee=None, run_at=None)
 
 
+@quick_init
 @dataclasses.dataclass(frozen=True, slots=True)
 class Age:
     """Priority aging: a todo task that waited long gains ``step`` priority."""

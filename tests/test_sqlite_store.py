@@ -10,7 +10,7 @@ import pytest
 from riaktq_py import ConfigError
 from riaktq_py.store.sqlite import AUTOCHECKPOINT_BACKSTOP, SqliteStore
 from riaktq_py.store.sqlite_rows import RowCodec, _row
-from riaktq_py.task import Status, Task
+from riaktq_py.task import Backoff, Status, Task
 from riaktq_py.transitions import Assign, Cancel, Open, Rollback, Transition
 
 
@@ -238,3 +238,29 @@ def test_a_batch_that_moves_one_task_twice_applies_both_in_order() -> None:
     [opened, assigned, other] = store.apply(batch, at=1, prepared=store.prepare(batch))
     assert opened.task is not None and assigned.task is not None and other.task is not None
     assert assigned.task.token == 1 and store.get("a") == assigned.task
+
+
+def test_new_rows_bind_only_their_non_null_columns_and_read_back_whole() -> None:
+    store = SqliteStore()
+    statements: list[str] = []
+    store._db.set_trace_callback(statements.append)
+    [plain] = store.apply([Open("a", b"\xc0", cat=1)], at=1)
+    full_open = Open("b", b"\x01", 2, 3, 0, frozenset({"t"}), 9, "u", 1.5, Backoff())
+    [full] = store.apply([full_open], at=2)
+    batch = store.apply(  # one batch, two shapes of row, and a refusal in the log
+        [Open("c", b"\xc0", cat=3), Open("d", b"\xc0", cat=3, run_at=5), Assign("x", "i-1")],
+        at=3,
+    )
+    store._db.set_trace_callback(None)
+    inserts = [s for s in statements if s.startswith("INSERT INTO tasks")]
+    assert inserts[0].startswith("INSERT INTO tasks (key, status, priority, retry, tagkey,"
+                                 " input, cat, attempts, token) VALUES")  # fmt: skip
+    assert "run_at, unique_key, timeout, backoff" in inserts[1]
+    assert len(inserts) == 4  # the batch: one statement per shape
+    for event in (plain, full, *batch[:2]):
+        assert event.task is not None and store.get(event.key) == event.task
+    assert batch[2].error is not None
+    logged = store.events_after(0, 10)
+    assert [(e.key, e.ok) for e in logged] == [("a", True), ("b", True), ("c", True),
+                                               ("d", True), ("x", False)]  # fmt: skip
+    assert logged[4].error == batch[2].error and logged[1].task == full.task

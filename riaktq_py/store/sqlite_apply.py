@@ -24,15 +24,14 @@ from typing import Any, NamedTuple
 from riaktq_py.errors import TransitionError
 from riaktq_py.events import TaskEvent
 from riaktq_py.store.sqlite_rows import (
-    _INSERT_NEW,
-    _LOG_VALUES,
     RowCodec,
     Writes,
     _check_unique,
-    _in_chunks,
     _pack,
+    insert_new,
     plan_writes,
     run_writes,
+    write_log,
 )
 from riaktq_py.task import Task
 from riaktq_py.transitions import MAY_CREATE, Transition
@@ -122,11 +121,11 @@ def create_prepared(
     """
     if guess is None or guess.base is not None or guess.task is None or guess.row is None:
         return None
-    if db.execute(_INSERT_NEW, guess.row).rowcount != 1:
+    if not insert_new(db, guess.row):
         return None
     task = guess.task
     codec.remember(guess.row, task)
-    position = db.execute(log_append, (at, name, task.key, guess.blob, None)).lastrowid
+    position = db.execute(log_append, (at, name, task.key, guess.blob)).lastrowid
     assert position is not None
     return TaskEvent(name, bucket, task.key, at, task, None, position)
 
@@ -184,7 +183,7 @@ def apply_prepared(
         log_rows.append((position, at, name, key, blob, None))
         events.append(TaskEvent(name, bucket, key, at, task, None, position))
     run_writes(db, plan_writes(stored, writes))
-    _in_chunks(db, _LOG_VALUES, log_rows)
+    write_log(db, log_rows)
     for key, row in writes.items():
         codec.remember(row, current[key])
     return events
@@ -211,7 +210,7 @@ def _apply_guessed(
         log_rows.append((position, at, name, key, guess.blob, guess.error))
         events.append(TaskEvent(name, bucket, key, at, task, guess.error, position))
     run_writes(db, prepared.writes)
-    _in_chunks(db, _LOG_VALUES, log_rows)
+    write_log(db, log_rows)
     for guess in prepared.guesses:
         assert guess is not None
         if guess.task is not None and guess.row is not None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import itertools
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
+from itertools import compress
+from operator import is_not
 from typing import Any
 
 import msgpack
@@ -42,19 +44,61 @@ _LAST_POSITION = (
 )
 _LOG_VALUES = "INSERT INTO log (pos, at, transition, key, task, error) VALUES"
 _LOG_INSERT = _LOG_VALUES + " (?,?,?,?,?,?)"
+#: log entries of transitions that wrote a task, and of refused ones (Python's sqlite3
+#: binds a None or bytes parameter through its adapter look-up, a few hundred ns each:
+#: the column left out is NULL all the same)
+_LOG_TASKS = "INSERT INTO log (pos, at, transition, key, task) VALUES"
+_LOG_REFUSALS = "INSERT INTO log (pos, at, transition, key, error) VALUES"
 _COLUMN_NAMES = tuple(name.strip() for name in _COLUMNS.split(","))
-_TASK_VALUES = f"INSERT INTO tasks ({_COLUMNS}) VALUES"
-#: a new task, or nothing when its key exists (then ``rowcount`` is 0)
-_INSERT_NEW = f"{_TASK_VALUES} ({','.join('?' * len(_COLUMN_NAMES))}) ON CONFLICT (key) DO NOTHING"
 
 
 def _log_append(last_position: str) -> str:
-    """One log entry at the next position (read it back as the cursor's ``lastrowid``:
-    ``pos`` is the rowid, and no RETURNING row costs one more step)."""
+    """One log entry of a task at the next position (read it back as the cursor's
+    ``lastrowid``: ``pos`` is the rowid, and no RETURNING row costs one more step)."""
     return (
-        f"INSERT INTO log (pos, at, transition, key, task, error) VALUES (({last_position}) + 1,"
-        " ?, ?, ?, ?, ?)"
+        f"INSERT INTO log (pos, at, transition, key, task) VALUES (({last_position}) + 1,"
+        " ?, ?, ?, ?)"
     )
+
+
+def write_log(db: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Insert log rows ``(pos, at, transition, key, task, error)``: each has a task or
+    an error, and only that one is bound."""
+    tasks = [row[:5] for row in rows if row[4] is not None]
+    _in_chunks(db, _LOG_TASKS, tasks)
+    if len(tasks) < len(rows):
+        _in_chunks(db, _LOG_REFUSALS, [(*row[:4], row[5]) for row in rows if row[4] is None])
+
+
+def _non_null(row: tuple[Any, ...]) -> tuple[tuple[bool, ...], list[Any]]:
+    """Which of a row's columns are not NULL, and their values."""
+    present = tuple(map(is_not, row, _NULLS))
+    return present, list(compress(row, present))
+
+
+_NULLS = (None,) * len(_COLUMN_NAMES)
+
+
+def _insert_head(present: tuple[bool, ...]) -> str:
+    """``INSERT INTO tasks (the present columns) VALUES``: the others are NULL."""
+    head = _INSERT_HEADS.get(present)
+    if head is None:
+        head = f"INSERT INTO tasks ({', '.join(compress(_COLUMN_NAMES, present))}) VALUES"
+        if len(_INSERT_HEADS) < 256:  # a few shapes recur (options set or not); bounded
+            _INSERT_HEADS[present] = head
+    return head
+
+
+_INSERT_HEADS: dict[tuple[bool, ...], str] = {}
+
+
+def insert_new(db: sqlite3.Connection, row: tuple[Any, ...]) -> bool:
+    """Insert a new task's row, binding only its non-NULL columns; False (and nothing
+    written) when a task with its key exists."""
+    present, values = _non_null(row)
+    marks = ",".join("?" * len(values))
+    sql = f"{_insert_head(present)} ({marks}) ON CONFLICT (key) DO NOTHING"
+    return bool(db.execute(sql, values).rowcount == 1)
 
 
 _SCHEMA = (
@@ -209,7 +253,12 @@ def plan_writes(
 def run_writes(db: sqlite3.Connection, writes: Writes) -> None:
     """Carry out planned writes in multi-row statements (see :func:`_in_chunks`)."""
     inserts, updates = writes
-    _in_chunks(db, _TASK_VALUES, inserts)
+    shapes: dict[tuple[bool, ...], list[list[Any]]] = {}
+    for row in inserts:  # each shape of row (which columns are NULL) in statements of its own
+        present, values = _non_null(row)
+        shapes.setdefault(present, []).append(values)
+    for present, new_rows in shapes.items():
+        _in_chunks(db, _insert_head(present), new_rows)
     for changed, rows in updates.items():
         columns = ", ".join(f"{_COLUMN_NAMES[i]} = v.column{n}" for n, i in enumerate(changed, 2))
         _in_chunks(db, "UPDATE tasks SET " + columns + " FROM (VALUES", rows,
@@ -222,7 +271,7 @@ _CHUNK = 64
 
 
 def _in_chunks(
-    db: sqlite3.Connection, head: str, rows: Sequence[tuple[Any, ...]], tail: str = ""
+    db: sqlite3.Connection, head: str, rows: Sequence[Sequence[Any]], tail: str = ""
 ) -> None:
     """Run ``head VALUES-list tail`` over ``rows``, many rows per statement.
 

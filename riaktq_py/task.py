@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import operator
 from collections.abc import Iterable
 from typing import Any
 
@@ -123,8 +124,14 @@ class Attempt:
 
 
 def encode_history(history: Iterable[Attempt]) -> bytes:
-    blob: bytes = msgpack.packb([a.to_wire() for a in history], use_bin_type=True)
+    blob: bytes = msgpack.packb([_attempt_wire(a) for a in history])
     return blob
+
+
+#: what :meth:`Attempt.to_wire` gives, as a tuple (packed alike: ``outcome`` is a str enum)
+_attempt_wire = operator.attrgetter(
+    "number", "assignee", "token", "outcome", "sat", "laf", "out", "error"
+)
 
 
 def decode_history(data: bytes | None) -> tuple[Attempt, ...]:

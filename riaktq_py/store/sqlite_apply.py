@@ -63,10 +63,13 @@ def prepare(codec: RowCodec, transitions: Sequence[Transition]) -> Prepared:
     keys = [t.key for t in transitions]
     repeated = set() if len(set(keys)) == len(keys) else _repeated(keys)
     guesses: list[Guess | None] = []
+    bases: dict[str, Sequence[Any]] = {}  # the rows the guesses start from, and end with
+    rows: dict[str, Row] = {}
     complete = True
     for transition in transitions:
-        again = transition.key in repeated  # no guess: the batch itself changes the task
-        seen = None if again else codec.peek(transition.key)
+        key = transition.key
+        again = key in repeated  # no guess: the batch itself changes the task
+        seen = None if again else codec.peek(key)
         if seen is None and (again or transition.name not in MAY_CREATE):
             guesses.append(None)
             complete = False
@@ -83,10 +86,11 @@ def prepare(codec: RowCodec, transitions: Sequence[Transition]) -> Prepared:
             continue
         row = codec.row(task)
         guesses.append(Guess(base, task, row, _pack(row)))
+        rows[key] = row
+        if base is not None:
+            bases[key] = base
     if not complete or (len(transitions) == 1 and guesses[0] and guesses[0].base is None):
         return Prepared(guesses)  # (a single create is written as one insert-if-new)
-    bases = {t.key: g.base for t, g in zip(transitions, guesses, strict=True) if g and g.base}
-    rows = {t.key: g.row for t, g in zip(transitions, guesses, strict=True) if g and g.row}
     return Prepared(guesses, plan_writes(bases, rows))
 
 
@@ -149,7 +153,8 @@ def apply_prepared(
     events: list[TaskEvent] = []
     current: dict[str, Task] = {}
     writes: dict[str, Row] = {}
-    log_rows: list[Row] = []
+    logged: list[Row] = []
+    refused: list[Row] = []
     for position, transition, guess in zip(
         itertools.count(first_position), transitions, guesses, strict=False
     ):
@@ -158,7 +163,7 @@ def apply_prepared(
         if _holds(guess, now):
             assert guess is not None
             if guess.task is None:
-                log_rows.append((position, at, name, key, None, guess.error))
+                refused.append((position, at, name, key, guess.error))
                 events.append(TaskEvent(name, bucket, key, at, None, guess.error, position))
                 continue
             task, row, blob = guess.task, guess.row, guess.blob
@@ -172,7 +177,7 @@ def apply_prepared(
                     _check_unique(db, name, task, current, writes)
             except TransitionError as exc:
                 error = str(exc)
-                log_rows.append((position, at, name, key, None, error))
+                refused.append((position, at, name, key, error))
                 events.append(TaskEvent(name, bucket, key, at, None, error, position))
                 continue
             row = codec.row(task)
@@ -180,10 +185,10 @@ def apply_prepared(
         assert row is not None
         current[key] = task
         writes[key] = row
-        log_rows.append((position, at, name, key, blob, None))
+        logged.append((position, at, name, key, blob))
         events.append(TaskEvent(name, bucket, key, at, task, None, position))
     run_writes(db, plan_writes(stored, writes))
-    write_log(db, log_rows)
+    write_log(db, logged, refused)
     for key, row in writes.items():
         codec.remember(row, current[key])
     return events
@@ -201,16 +206,20 @@ def _apply_guessed(
     """Every guess holds: write what :func:`prepare` planned, log and report it."""
     assert prepared.writes is not None
     events: list[TaskEvent] = []
-    log_rows: list[Row] = []
+    logged: list[Row] = []
+    refused: list[Row] = []
     for position, transition, guess in zip(
         itertools.count(first_position), transitions, prepared.guesses, strict=False
     ):
         assert guess is not None
         name, key, task = transition.name, transition.key, guess.task
-        log_rows.append((position, at, name, key, guess.blob, guess.error))
+        if task is None:
+            refused.append((position, at, name, key, guess.error))
+        else:
+            logged.append((position, at, name, key, guess.blob))
         events.append(TaskEvent(name, bucket, key, at, task, guess.error, position))
     run_writes(db, prepared.writes)
-    write_log(db, log_rows)
+    write_log(db, logged, refused)
     for guess in prepared.guesses:
         assert guess is not None
         if guess.task is not None and guess.row is not None:

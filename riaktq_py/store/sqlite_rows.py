@@ -61,13 +61,13 @@ def _log_append(last_position: str) -> str:
     )
 
 
-def write_log(db: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
-    """Insert log rows ``(pos, at, transition, key, task, error)``: each has a task or
-    an error, and only that one is bound."""
-    tasks = [row[:5] for row in rows if row[4] is not None]
-    _in_chunks(db, _LOG_TASKS, tasks)
-    if len(tasks) < len(rows):
-        _in_chunks(db, _LOG_REFUSALS, [(*row[:4], row[5]) for row in rows if row[4] is None])
+def write_log(
+    db: sqlite3.Connection, logged: Sequence[tuple[Any, ...]], refused: Sequence[tuple[Any, ...]]
+) -> None:
+    """Insert log rows: ``logged`` ``(pos, at, transition, key, task)`` of transitions that
+    wrote a task, ``refused`` ``(pos, at, transition, key, error)`` of refused ones."""
+    _in_chunks(db, _LOG_TASKS, logged)
+    _in_chunks(db, _LOG_REFUSALS, refused)
 
 
 def _non_null(row: tuple[Any, ...]) -> tuple[tuple[bool, ...], list[Any]]:
@@ -414,5 +414,5 @@ def _where(query: TaskQuery) -> tuple[str, list[Any]]:
 
 
 def _pack(row: tuple[Any, ...]) -> bytes:
-    blob: bytes = msgpack.packb(row, use_bin_type=True)
+    blob: bytes = msgpack.packb(row)  # defaults as in riaktq_py.payload
     return blob

@@ -1,6 +1,6 @@
 """Throughput: N no-op tasks, open to done, riaktq-py and Huey's SqliteHuey side by side.
 
-    python -m bench.throughput                 # N=20000, 4 workers, capacity 64, 2 rounds
+    python -m bench.throughput                 # N=20000, 4 workers, capacity 64, 3 rounds
     python -m bench.throughput --quick         # N=2000
     python -m bench.throughput --n 5000 --workers 2 --capacity 16 --batch 100 --rounds 1
 
@@ -47,7 +47,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bench.throughput", description=__doc__)
     add_run_options(p)
     p.add_argument("--skip-huey", action="store_true", help="run riaktq only")
-    p.add_argument("--rounds", type=positive_int, default=2, help="runs of each system")
+    p.add_argument("--rounds", type=positive_int, default=3, help="runs of each system")
     add_log_option(p)
     return p
 
@@ -85,14 +85,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"median riaktq {ours:.0f} vs huey {theirs:.0f} tasks/s; ratio riaktq/huey:"
         f" {ratio:.2f}x (target >= {TARGET_RATIO:.0f}x: {verdict(ratio >= TARGET_RATIO)})"
-    )
-    return 0
-    theirs = run_huey(config)
-    print(describe(theirs))
-    ratio = ours.rate / theirs.rate
-    print(
-        f"ratio riaktq/huey: {ratio:.2f}x (target >= {TARGET_RATIO:.0f}x:"
-        f" {verdict(ratio >= TARGET_RATIO)})"
     )
     return 0
 

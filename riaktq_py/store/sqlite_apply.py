@@ -60,8 +60,11 @@ class Prepared:
 
 def prepare(codec: RowCodec, transitions: Sequence[Transition]) -> Prepared:
     """A guess per transition (None where there is nothing to guess from)."""
-    keys = [t.key for t in transitions]
-    repeated = set() if len(set(keys)) == len(keys) else _repeated(keys)
+    if len(transitions) == 1:
+        repeated: set[str] = set()
+    else:
+        keys = [t.key for t in transitions]
+        repeated = set() if len(set(keys)) == len(keys) else _repeated(keys)
     guesses: list[Guess | None] = []
     bases: dict[str, Sequence[Any]] = {}  # the rows the guesses start from, and end with
     rows: dict[str, Row] = {}

@@ -81,24 +81,29 @@ _NULLS = (None,) * len(_COLUMN_NAMES)
 
 def _insert_head(present: tuple[bool, ...]) -> str:
     """``INSERT INTO tasks (the present columns) VALUES``: the others are NULL."""
-    head = _INSERT_HEADS.get(present)
-    if head is None:
+    return _insert_texts(present)[0]
+
+
+def _insert_texts(present: tuple[bool, ...]) -> tuple[str, str]:
+    """The head of an insert of rows of this shape, and the whole insert-if-new of one."""
+    texts = _INSERT_TEXTS.get(present)
+    if texts is None:
         head = f"INSERT INTO tasks ({', '.join(compress(_COLUMN_NAMES, present))}) VALUES"
-        if len(_INSERT_HEADS) < 256:  # a few shapes recur (options set or not); bounded
-            _INSERT_HEADS[present] = head
-    return head
+        marks = ",".join("?" * sum(present))
+        texts = head, f"{head} ({marks}) ON CONFLICT (key) DO NOTHING"
+        if len(_INSERT_TEXTS) < 256:  # a few shapes recur (options set or not); bounded
+            _INSERT_TEXTS[present] = texts
+    return texts
 
 
-_INSERT_HEADS: dict[tuple[bool, ...], str] = {}
+_INSERT_TEXTS: dict[tuple[bool, ...], tuple[str, str]] = {}
 
 
 def insert_new(db: sqlite3.Connection, row: tuple[Any, ...]) -> bool:
     """Insert a new task's row, binding only its non-NULL columns; False (and nothing
     written) when a task with its key exists."""
     present, values = _non_null(row)
-    marks = ",".join("?" * len(values))
-    sql = f"{_insert_head(present)} ({marks}) ON CONFLICT (key) DO NOTHING"
-    return bool(db.execute(sql, values).rowcount == 1)
+    return bool(db.execute(_insert_texts(present)[1], values).rowcount == 1)
 
 
 _SCHEMA = (

@@ -264,3 +264,19 @@ def test_new_rows_bind_only_their_non_null_columns_and_read_back_whole() -> None
     assert [(e.key, e.ok) for e in logged] == [("a", True), ("b", True), ("c", True),
                                                ("d", True), ("x", False)]  # fmt: skip
     assert logged[4].error == batch[2].error and logged[1].task == full.task
+
+
+def test_a_guessed_batch_with_a_refusal_logs_the_task_of_one_and_the_error_of_the_other() -> None:
+    store = SqliteStore()
+    store.apply([Open("a", b"\xc0", cat=1), Open("b", b"\xc0", cat=1)], at=1)
+    store.apply([Assign("b", "i-1")], at=2)
+    batch: list[Transition] = [Assign("a", "i-1"), Assign("b", "i-2")]
+    prepared = store.prepare(batch)
+    assert getattr(prepared, "writes", None) is not None  # every guess made: the fast path
+    assigned, refused = store.apply(batch, at=3, prepared=prepared)
+    assert assigned.task is not None and refused.task is None and refused.error
+    logged = store.events_after(3, 10)  # after the two opens and the first assign
+    assert [(e.key, e.task, e.error) for e in logged] == [
+        ("a", assigned.task, None),
+        ("b", None, refused.error),
+    ]

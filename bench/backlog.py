@@ -30,6 +30,7 @@ LAYOUT_MODULES = (
     "store/sqlite.py",
     "store/sqlite_rows.py",
     "store/sqlite_apply.py",
+    "store/sqlite_writes.py",
     "task.py",
     "transitions.py",
 )

@@ -23,16 +23,8 @@ from typing import Any, NamedTuple
 
 from riaktq_py.errors import TransitionError
 from riaktq_py.events import TaskEvent
-from riaktq_py.store.sqlite_rows import (
-    RowCodec,
-    Writes,
-    _check_unique,
-    _pack,
-    insert_new,
-    plan_writes,
-    run_writes,
-    write_log,
-)
+from riaktq_py.store.sqlite_rows import RowCodec, _check_unique, _pack
+from riaktq_py.store.sqlite_writes import Writes, insert_new, plan_writes, run_writes, write_log
 from riaktq_py.task import Task
 from riaktq_py.transitions import MAY_CREATE, Transition
 

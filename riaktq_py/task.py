@@ -106,16 +106,8 @@ class Attempt:
     error: str | None = None
 
     def to_wire(self) -> list[Any]:
-        return [
-            self.number,
-            self.assignee,
-            self.token,
-            self.outcome.value,
-            self.sat,
-            self.laf,
-            self.out,
-            self.error,
-        ]
+        """The fields, in order (``outcome`` packs as its text: a str enum)."""
+        return list(_attempt_wire(self))
 
     @classmethod
     def from_wire(cls, raw: list[Any]) -> Attempt:
@@ -123,15 +115,13 @@ class Attempt:
         return cls(number, assignee, token, Outcome(outcome), sat, laf, out, error)
 
 
+#: an attempt's fields as a tuple, in order: its wire form
+_attempt_wire = operator.attrgetter(*(field.name for field in dataclasses.fields(Attempt)))
+
+
 def encode_history(history: Iterable[Attempt]) -> bytes:
     blob: bytes = msgpack.packb([_attempt_wire(a) for a in history])
     return blob
-
-
-#: what :meth:`Attempt.to_wire` gives, as a tuple (packed alike: ``outcome`` is a str enum)
-_attempt_wire = operator.attrgetter(
-    "number", "assignee", "token", "outcome", "sat", "laf", "out", "error"
-)
 
 
 def decode_history(data: bytes | None) -> tuple[Attempt, ...]:

@@ -10,7 +10,7 @@ from riaktq_py import Riaktq, payload
 from riaktq_py.errors import TaskNotFound
 from riaktq_py.observer.history import attempt_summary, task_history
 from riaktq_py.store import Store
-from riaktq_py.task import Outcome, Status
+from riaktq_py.task import Attempt, Outcome, Status, decode_history, encode_history
 from riaktq_py.testing import FakeClock, drive
 from riaktq_py.transitions import Assign, Close, Open, Restart, Rollback
 
@@ -95,3 +95,17 @@ def test_the_cli_task_view_shows_an_undecodable_attempt_output_as_hex(store: Sto
     view = task_dict(task)
     assert [a["out"] for a in view["history"]] == ["c1"]
     assert view["history"][0]["token"] == 1 and view["out"] is None
+
+
+def test_a_history_is_stored_as_each_attempts_wire_form_and_read_back_whole() -> None:
+    attempts = (
+        Attempt(1, "i-1", 1, Outcome.FAILED, 10, 20, payload.encode("boom"), "boom"),
+        Attempt(2, "i-2", 2, Outcome.DONE, 30, 40, payload.encode({"ok": 1})),
+    )
+    blob = encode_history(attempts)
+    assert payload.decode(blob) == [
+        [1, "i-1", 1, "failed", 10, 20, payload.encode("boom"), "boom"],
+        [2, "i-2", 2, "done", 30, 40, payload.encode({"ok": 1}), None],
+    ]
+    assert payload.decode(blob) == [a.to_wire() for a in attempts]
+    assert decode_history(blob) == attempts

@@ -44,13 +44,9 @@ def _non_null(row: tuple[Any, ...]) -> tuple[tuple[bool, ...], list[Any]]:
 _NULLS = (None,) * len(_COLUMN_NAMES)
 
 
-def _insert_head(present: tuple[bool, ...]) -> str:
-    """``INSERT INTO tasks (the present columns) VALUES``: the others are NULL."""
-    return _insert_texts(present)[0]
-
-
 def _insert_texts(present: tuple[bool, ...]) -> tuple[str, str]:
-    """The head of an insert of rows of this shape, and the whole insert-if-new of one."""
+    """``INSERT INTO tasks (the present columns) VALUES`` (the others are NULL) for rows
+    of this shape, and the whole insert-if-new of one."""
     texts = _INSERT_TEXTS.get(present)
     if texts is None:
         head = f"INSERT INTO tasks ({', '.join(compress(_COLUMN_NAMES, present))}) VALUES"
@@ -101,7 +97,7 @@ def run_writes(db: sqlite3.Connection, writes: Writes) -> None:
         present, values = _non_null(row)
         shapes.setdefault(present, []).append(values)
     for present, new_rows in shapes.items():
-        _in_chunks(db, _insert_head(present), new_rows)
+        _in_chunks(db, _insert_texts(present)[0], new_rows)
     for changed, rows in updates.items():
         columns = ", ".join(f"{_COLUMN_NAMES[i]} = v.column{n}" for n, i in enumerate(changed, 2))
         _in_chunks(db, "UPDATE tasks SET " + columns + " FROM (VALUES", rows,

@@ -5,13 +5,23 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+import types
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pykka
 import pytest
 
-from riaktq_py.actors.event_manager import BUSY_BATCH, LIGHT_BATCH, EventManager, Outbox
+from riaktq_py.actors.event_manager import (
+    BUSY_BATCH,
+    LIGHT_BATCH,
+    MAX_BUSY_GAP,
+    WAKEUPS_PER_SECOND,
+    EventManager,
+    Outbox,
+    busy_gap_for,
+    direct_call,
+)
 from riaktq_py.testing import EventCapture
 
 T = 5.0
@@ -94,6 +104,34 @@ def test_unsubscribe_stops_delivery() -> None:
     assert capture.events == [1]
 
 
+def test_a_callable_object_is_called_through_its_bound_dunder_call() -> None:
+    capture = EventCapture()
+    call = direct_call(capture)
+    assert isinstance(call, types.MethodType)
+    assert call.__self__ is capture
+    assert call.__func__ is EventCapture.__call__
+    call("event")
+    assert capture.events == ["event"]
+
+    def function(event: Any) -> None:
+        pass
+
+    class Sink:
+        def take(self, event: Any) -> None:
+            pass
+
+    # functions, bound methods, builtins and classes are called as they are
+    plain: list[Callable[[Any], object]] = [
+        function,
+        Sink().take,
+        capture.events.append,
+        str,
+        print,
+    ]
+    for callback in plain:
+        assert direct_call(callback) is callback
+
+
 def test_a_subscriber_must_be_callable_or_an_actor() -> None:
     manager = EventManager.start().proxy()
     with pytest.raises(TypeError, match="callable or a pykka ActorRef"):
@@ -172,6 +210,27 @@ def test_after_a_busy_batch_the_next_one_waits_the_busy_window() -> None:
         assert seen()[-1] == BUSY_BATCH - 1
         manager.subscribers().get(timeout=T)  # a barrier sends on what waits
         assert seen()[-1] == "late"
+
+
+def test_the_busy_gap_grows_with_the_callable_subscribers_threads() -> None:
+    assert busy_gap_for(0.02, 1) == 0.02
+    assert busy_gap_for(0.02, 10) == 10 / WAKEUPS_PER_SECOND == 0.05
+    assert busy_gap_for(0.02, 10_000) == MAX_BUSY_GAP
+    assert busy_gap_for(3600.0, 10) == 3600.0  # never below the busy window
+    assert busy_gap_for(0.0, 10) == 0.0  # no busy window: never waits
+    ref = EventManager.start(window=0.005, busy_window=0.02)
+    recorder = Recorder.start()
+    try:
+        manager = ref.proxy()
+        numbers = [manager.subscribe(EventCapture()).get(timeout=T) for _ in range(10)]
+        manager.subscribe(recorder).get(timeout=T)  # an actor: no thread of the manager's
+        assert manager.busy_gap.get(timeout=T) == 0.05
+        for number in numbers[:6]:
+            manager.unsubscribe(number).get(timeout=T)
+        assert manager.busy_gap.get(timeout=T) == 0.02
+    finally:
+        ref.stop()
+        recorder.stop()
 
 
 def test_light_load_goes_out_at_once_and_moderate_load_waits_the_window() -> None:

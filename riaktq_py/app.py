@@ -14,6 +14,7 @@ with tq:                                   # starts the actors, stops them on ex
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -97,7 +98,7 @@ class Riaktq(TaskOperations, ScheduleOperations, ObserverOperations):
 
     def __init__(
         self,
-        store: Store | str = ":memory:",
+        store: Store | str | os.PathLike[str] = ":memory:",
         *,
         clock: Clock | None = None,
         interval: float | None = 60.0,
@@ -117,8 +118,8 @@ class Riaktq(TaskOperations, ScheduleOperations, ObserverOperations):
         ``pace``: under load, the least time between the starts of triggered ticks (see
         :class:`~riaktq_py.actors.scheduler.SchedulerConfig`); None ticks back to back.
         """
-        self._owns_store = isinstance(store, str)
-        self.store: Store = _open_store(store) if isinstance(store, str) else store
+        self._owns_store = not isinstance(store, Store)
+        self.store: Store = _open_store(store)
         self.clock: Clock = clock or SystemClock()
         self.max_payload = check_int("max_payload", max_payload, 1)
         self.config = SchedulerConfig(
@@ -308,7 +309,9 @@ class Riaktq(TaskOperations, ScheduleOperations, ObserverOperations):
             member.stop()
         self._observing.stop()
         for ref in [self._scheduler, *self._instances, self._events]:
-            if ref is not None:
+            # not a second stop: pykka answers it with an ActorDeadError kept in a future,
+            # a reference cycle whose traceback holds the caller's frames until a full GC
+            if ref is not None and ref.is_alive():
                 ref.stop(timeout=CALL_TIMEOUT)  # a running tick finishes first
         if member is not None:
             member.close()
@@ -386,7 +389,16 @@ class Riaktq(TaskOperations, ScheduleOperations, ObserverOperations):
         return ref
 
 
-def _open_store(url: str) -> Store:
-    from riaktq_py.store.url import open_store
+def _open_store(store: Store | str | os.PathLike[str]) -> Store:
+    """A store as given; one a URL names; or the SQLite file at a path object."""
+    if isinstance(store, Store):
+        return store
+    if isinstance(store, os.PathLike):
+        from riaktq_py.store.sqlite import SqliteStore
 
-    return open_store(url)
+        return SqliteStore(os.fspath(store))
+    if isinstance(store, str):
+        from riaktq_py.store.url import open_store
+
+        return open_store(store)
+    raise ConfigError(f"store must be a Store, a store URL or a path, got {store!r}")

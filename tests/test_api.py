@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import threading
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -165,6 +167,18 @@ def test_tasks_survive_a_restart_of_the_process(tmp_path: Path) -> None:
     store.close()
 
 
+def test_a_path_object_names_a_sqlite_file_and_anything_else_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "tasks%20.db"  # a path, not a URL: nothing in it is unquoted
+    tq = Riaktq(path, interval=None)
+    tq.open("k", 1)
+    tq.close()  # the queue opened the store, so it closes it
+    store = SqliteStore(str(path))
+    assert store.get("k") is not None
+    store.close()
+    with pytest.raises(ConfigError, match="store must be a Store, a store URL or a path, got 42"):
+        Riaktq(42)  # type: ignore[arg-type]
+
+
 def test_a_batch_subscriber_sees_every_transition_and_a_replay_refuses_batches() -> None:
     tq = _queue()
     batches: list[list[TaskEvent]] = []
@@ -184,3 +198,25 @@ def test_a_batch_subscriber_sees_every_transition_and_a_replay_refuses_batches()
             tq.subscribe(take, from_position=0, batch=True)
     transitions = [(e.key, e.transition) for batch in batches for e in batch]
     assert transitions == [("b1", "open"), ("b1", "assign"), ("b1", "close")]
+
+
+def test_stopping_a_queue_leaves_no_cycle_holding_the_callers_locals(tmp_path: Path) -> None:
+    class Big:
+        """Stands in for a caller's large local (a run's events, say)."""
+
+    def run() -> weakref.ref[Big]:
+        big = Big()
+        tq = Riaktq(tmp_path / "tasks.db")  # ticks by itself: coordinated, a membership
+        tq.add_handler("echo", EchoHandler())
+        with tq:
+            tq.subscribe(lambda event: None)
+            tq.open("k", 1, handler="echo")
+        tq.close()
+        return weakref.ref(big)
+
+    gc.collect()
+    gc.disable()  # what reference counting alone frees
+    try:
+        assert run()() is None
+    finally:
+        gc.enable()

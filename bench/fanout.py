@@ -1,6 +1,6 @@
 """Event fan-out: the throughput run with 0 and with 10 subscribers.
 
-    python -m bench.fanout                     # N=20000, 3 rounds
+    python -m bench.fanout                     # N=20000, 5 rounds
     python -m bench.fanout --quick --rounds 1
 
 Each subscriber is a callable that counts the events it receives, either
@@ -10,7 +10,8 @@ every event in the store's log (open, assign and close of each task): the
 script checks the counts (exit status 1 when one is short) and reports events
 that arrived out of log order. The settings take turns (none, per event,
 batch, then batch, per event, none, ...) so that drift in the machine's load
-hits all alike; the rates compared are the medians per setting.
+hits all alike; the rates compared are the medians per setting. A short
+warm-up run comes first and is left out (the first run in a process is slower).
 "Drain" is how long after the last task was done the slowest subscriber still
 had events to receive.
 
@@ -43,6 +44,7 @@ from bench.riaktq_run import (
     describe_config,
     run_config,
     run_riaktq,
+    warm_up_config,
 )
 
 TARGET_SLOWDOWN = 10.0
@@ -63,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.fanout", description=__doc__)
     add_run_options(p)
     p.add_argument("--subscribers", type=positive_int, default=10, help="subscribers to add")
-    p.add_argument("--rounds", type=positive_int, default=3, help="runs per setting")
+    p.add_argument("--rounds", type=positive_int, default=5, help="runs per setting")
     add_log_option(p)
     args = p.parse_args(argv)
     configure_logs(args.logs)
@@ -73,6 +75,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # 0: none; "each": callables called once per event; "batch": batch=True subscribers
     settings = ("none", "each", "batch")
     rates: dict[str, list[float]] = {setting: [] for setting in settings}
+    warm_up = warm_up_config(config)
+    run_riaktq(warm_up, args.subscribers)
+    print(f"(after a warm-up run with {args.subscribers} subscribers, N={warm_up.n}, left out)")
     deliveries: list[Delivery] = []
     for number in range(args.rounds):
         for setting in settings if number % 2 == 0 else reversed(settings):

@@ -9,7 +9,8 @@ temporary directory, with the same number of worker threads (riaktq
 instances / Huey consumer threads) and the same ``PRAGMA synchronous``.
 With ``--rounds R`` they take turns (riaktq, huey, then huey, riaktq, ...), so
 that a change in the machine's load hits both alike, and the ratio is that of
-the median rates. Target (issue 7): riaktq at least 2x Huey.
+the median rates. A short warm-up run of each comes first and is left out.
+Target (issue 7): riaktq at least 2x Huey.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from bench.riaktq_run import (
     describe_config,
     run_config,
     run_riaktq,
+    warm_up_config,
 )
 
 TARGET_RATIO = 2.0
@@ -70,6 +72,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"{describe_config(config)} logs={args.logs} (both queues: WAL, same synchronous)")
     rates: dict[str, list[float]] = {"riaktq": [], "huey": []}
     runs = {"riaktq": run_riaktq, "huey": run_huey}
+    warm_up = warm_up_config(config)
+    for system in runs:
+        if not (system == "huey" and args.skip_huey):
+            runs[system](warm_up)
+    print(f"(after a warm-up run of each, N={warm_up.n}, left out)")
     for number in range(args.rounds):
         order = ["riaktq", "huey"] if number % 2 == 0 else ["huey", "riaktq"]
         for system in order:

@@ -1,6 +1,6 @@
 """Event fan-out: the throughput run with 0 and with 10 subscribers.
 
-    python -m bench.fanout                     # N=20000, 5 rounds
+    python -m bench.fanout                     # N=20000, 7 rounds
     python -m bench.fanout --quick --rounds 1
 
 Each subscriber is a callable that counts the events it receives, either
@@ -65,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.fanout", description=__doc__)
     add_run_options(p)
     p.add_argument("--subscribers", type=positive_int, default=10, help="subscribers to add")
-    p.add_argument("--rounds", type=positive_int, default=5, help="runs per setting")
+    p.add_argument("--rounds", type=positive_int, default=7, help="runs per setting")
     add_log_option(p)
     args = p.parse_args(argv)
     configure_logs(args.logs)

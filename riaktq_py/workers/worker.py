@@ -28,6 +28,7 @@ from typing import Any
 import pykka
 
 from riaktq_py import payload
+from riaktq_py.actors.handles import LocalInstance
 from riaktq_py.actors.instance import Instance, InstanceState
 from riaktq_py.clock import Clock, SystemClock, seconds_to_us
 from riaktq_py.errors import ConfigError, StoreError
@@ -98,6 +99,8 @@ class Worker:
         self.prefix = self.config.name or f"{socket.gethostname()}-{os.getpid()}"
         self.names = [f"{self.prefix}-{n}" for n in range(1, self.config.instances + 1)]
         self._refs: dict[str, pykka.ActorRef[Instance]] = {}
+        #: the instances' queues, called directly under their lock (no actor round trip)
+        self._handles: dict[str, LocalInstance] = {}
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._drained = threading.Event()
@@ -143,6 +146,9 @@ class Worker:
                     options=self.config.options,
                     max_output=self.config.max_output,
                     on_result=self._wake.set,
+                )
+                self._handles[name] = LocalInstance(
+                    name, self._refs[name], self.config.call_timeout
                 )
         except BaseException:
             self.stop()
@@ -205,7 +211,7 @@ class Worker:
 
     def states(self) -> dict[str, InstanceState]:
         timeout = self.config.call_timeout
-        return {name: ref.proxy().get().get(timeout=timeout) for name, ref in self._refs.items()}
+        return {name: handle.get(timeout) for name, handle in self._handles.items()}
 
     def wait_idle(self, timeout: float) -> None:
         """Block until every instance has run what it was given (its result is ready)."""
@@ -226,12 +232,12 @@ class Worker:
             for name, state in states.items():
                 if state.outputs:
                     entries = [(r.key, r.token) for r in state.outputs]
-                    self._refs[name].proxy().commit(entries).get(timeout=timeout)
+                    self._handles[name].commit(entries, timeout)
         idle = [name for name, state in states.items() if not state.inputs]
         if self._draining:
             return len(idle) == len(states)
         for name, assignment in self.coordination.take(idle).items():
-            self._refs[name].proxy().put([assignment]).get(timeout=timeout)
+            self._handles[name].put([assignment], timeout)
         return False
 
     def beat(self) -> None:

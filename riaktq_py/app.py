@@ -43,6 +43,7 @@ from riaktq_py.operations import (
 from riaktq_py.runner import SubprocessHandler, handler_path
 from riaktq_py.schedules.operations import ScheduleOperations
 from riaktq_py.store.base import Store
+from riaktq_py.store.url import as_store
 from riaktq_py.task import Backoff, Task, is_final
 from riaktq_py.workers._embedded import (
     CoordinationConfig,
@@ -119,7 +120,7 @@ class Riaktq(TaskOperations, ScheduleOperations, ObserverOperations):
         :class:`~riaktq_py.actors.scheduler.SchedulerConfig`); None ticks back to back.
         """
         self._owns_store = not isinstance(store, Store)
-        self.store: Store = _open_store(store)
+        self.store: Store = as_store(store)
         self.clock: Clock = clock or SystemClock()
         self.max_payload = check_int("max_payload", max_payload, 1)
         self.config = SchedulerConfig(
@@ -387,18 +388,3 @@ class Riaktq(TaskOperations, ScheduleOperations, ObserverOperations):
         if ref is None:
             raise RiaktqError("the queue is not running: call start() first")
         return ref
-
-
-def _open_store(store: Store | str | os.PathLike[str]) -> Store:
-    """A store as given; one a URL names; or the SQLite file at a path object."""
-    if isinstance(store, Store):
-        return store
-    if isinstance(store, os.PathLike):
-        from riaktq_py.store.sqlite import SqliteStore
-
-        return SqliteStore(os.fspath(store))
-    if isinstance(store, str):
-        from riaktq_py.store.url import open_store
-
-        return open_store(store)
-    raise ConfigError(f"store must be a Store, a store URL or a path, got {store!r}")

@@ -18,6 +18,7 @@ defaults pr=pw=quorum).
 from __future__ import annotations
 
 import math
+import os
 from typing import TypeVar
 from urllib.parse import parse_qs, unquote
 
@@ -26,6 +27,19 @@ from riaktq_py.store.base import Store
 
 _N = TypeVar("_N", int, float)
 _RIAK_OPTIONS = {"pool", "timeout", "shards", "index", "r", "pr", "w", "pw", "dw"}
+
+
+def as_store(store: Store | str | os.PathLike[str]) -> Store:
+    """A store as given, the store a URL names, or the SQLite file at a path object."""
+    if isinstance(store, Store):
+        return store
+    if isinstance(store, os.PathLike):
+        from riaktq_py.store.sqlite import SqliteStore
+
+        return SqliteStore(os.fspath(store))  # a path, not a URL: nothing to unquote
+    if isinstance(store, str):
+        return open_store(store)
+    raise ConfigError(f"store must be a Store, a store URL or a path, got {store!r}")
 
 
 def open_store(url: str) -> Store:

@@ -2,13 +2,16 @@
 
     python -m bench.where                 # one riaktq run of N=20000, then 2000 opens alone
     python -m bench.where --n 5000
+    python -m bench.where --subscribers 10     # and what ten per-event subscribers cost
 
 Not a target check: a first look before profiling. It prints the process's CPU
 against the wall clock (about 1.0 means the run is bound to one core: the
 GIL), the CPU per task of the scheduler's tick thread, of the producer (the
 thread calling ``open``) and of everything else (instances, event manager,
 checkpointer), the time the cyclic garbage collector took, and what an open
-costs with no other thread running.
+costs with no other thread running. With ``--subscribers K`` the run has K
+counting subscribers (``--batch-subscribers``: subscribed with ``batch=True``),
+and it also prints the CPU of their delivery threads and of the event manager.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import os
 import resource
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
@@ -31,6 +35,7 @@ if not __package__:  # run as a file: python bench/where.py
 from bench import riaktq_run
 from bench.common import add_log_option, configure_logs, machine
 from bench.riaktq_run import HANDLER, add_run_options, describe_config, run_config, run_riaktq
+from riaktq_py.actors.event_manager import EventManager, _Deliver
 from riaktq_py.actors.tick import Tick, TickReport
 from riaktq_py.app import Riaktq
 from riaktq_py.store.sqlite import SqliteStore
@@ -97,6 +102,37 @@ def _timed_ticks(seconds: list[float]) -> Callable[[], None]:
     return lambda: setattr(Tick, "run", run)
 
 
+def _timed_actors(cls: type[Any], seconds: list[float]) -> Callable[[], None]:
+    """Count the CPU of each actor of ``cls`` over its life (``on_start`` to ``on_stop``,
+    on its own thread) into ``seconds``; returns the undo."""
+    on_start, on_stop = cls.on_start, cls.on_stop
+    started: dict[int, float] = {}
+
+    def start(actor: Any) -> None:
+        started[id(actor)] = time.thread_time()
+        on_start(actor)
+
+    def stop(actor: Any) -> None:
+        on_stop(actor)
+        seconds.append(time.thread_time() - started.pop(id(actor), time.thread_time()))
+
+    setattr(cls, "on_start", start)  # noqa: B010 - as for Tick.run above
+    setattr(cls, "on_stop", stop)  # noqa: B010
+
+    def undo() -> None:
+        setattr(cls, "on_start", on_start)  # noqa: B010
+        setattr(cls, "on_stop", on_stop)  # noqa: B010
+
+    return undo
+
+
+def _join_delivery_threads(timeout: float = 10.0) -> None:
+    """Subscribers' threads are stopped without waiting: let them end (and be counted)."""
+    for thread in threading.enumerate():
+        if thread.name.startswith(_Deliver.__name__):
+            thread.join(timeout)
+
+
 def _process_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -122,6 +158,10 @@ def open_alone_us(opens: int = OPENS_ALONE) -> float:
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.where", description=__doc__)
     add_run_options(p)
+    p.add_argument("--subscribers", type=int, default=0, help="counting subscribers (0)")
+    p.add_argument(
+        "--batch-subscribers", action="store_true", help="subscribe them with batch=True"
+    )
     add_log_option(p)
     args = p.parse_args(argv)
     configure_logs(args.logs)
@@ -131,11 +171,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     tick_seconds: list[float] = []
     collections = GcTimer()
     opening = Opening(collections)
-    undo = [_timed_ticks(tick_seconds), opening.install()]
+    delivering: list[float] = []
+    managing: list[float] = []
+    undo = [
+        _timed_ticks(tick_seconds),
+        opening.install(),
+        _timed_actors(_Deliver, delivering),
+        _timed_actors(EventManager, managing),
+    ]
     gc.callbacks.append(collections)
     cpu, wall = _process_cpu(), time.perf_counter()
     try:
-        result = run_riaktq(config)
+        result = run_riaktq(config, args.subscribers, batch=args.batch_subscribers)
+        _join_delivery_threads()
     finally:
         gc.callbacks.remove(collections)
         for step in undo:
@@ -167,6 +215,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         + f"; {gc_seconds / max(opening.wall, 1e-9) * 100:.1f} % of that time"
     )
+    if args.subscribers:
+        kind = "batch=True" if args.batch_subscribers else "called per event"
+        deliveries = args.subscribers * result.events
+        print(
+            f"{args.subscribers} subscribers ({kind}): their threads {sum(delivering):.3f} s"
+            f" of CPU ({sum(delivering) / max(deliveries, 1) * 1e9:.0f} ns per event and"
+            f" subscriber), the event manager {sum(managing):.3f} s"
+            f"; {result.events} events, drained {result.drain_seconds:.2f} s after the last done"
+        )
     print(f"an open alone (queue not started, no other thread): {open_alone_us():.1f} µs")
     return 0
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import pykka
@@ -131,6 +131,7 @@ class Riaktq(TaskOperations, ScheduleOperations, ObserverOperations):
         self.engine = Engine(self.store, self.clock)
         self._handlers: dict[str, _HandlerSpec] = {}
         self._events: pykka.ActorRef[EventManager] | None = None
+        self._events_proxy: Any = None  # built once: a pykka proxy takes ~200 µs to make
         self._scheduler: pykka.ActorRef[Scheduler] | None = None
         self._instances: list[pykka.ActorRef[Instance]] = []
         self._doorbell: Doorbell | None = None
@@ -235,7 +236,7 @@ class Riaktq(TaskOperations, ScheduleOperations, ObserverOperations):
         if self._scheduler is not None:
             return self
         self._events = EventManager.start("task-events")
-        events = self._events.proxy()
+        events = self._events_proxy = self._events.proxy()
         outbox = events.outbox.get(timeout=CALL_TIMEOUT)
         steps = [] if self.aging is None else [self.aging]
         member = self._member = (
@@ -317,6 +318,7 @@ class Riaktq(TaskOperations, ScheduleOperations, ObserverOperations):
         if member is not None:
             member.close()
         self._scheduler, self._events, self._instances = None, None, []
+        self._events_proxy = None
         self._doorbell = None
         self.engine.events = None
 
@@ -369,14 +371,20 @@ class Riaktq(TaskOperations, ScheduleOperations, ObserverOperations):
                 raise ConfigError("batch=True is for live subscriptions: a replay delivers"
                                   " event by event")  # fmt: skip
             return self._observing.replay(events, subscriber, from_position, cursor)
-        number: int = events.proxy().subscribe(subscriber, batch).get(timeout=CALL_TIMEOUT)
+        future = self._events_proxy.subscribe(subscriber, batch)
+        number: int = future.get(timeout=CALL_TIMEOUT)
         return number
 
     def unsubscribe(self, number: int) -> bool:
-        events = self._require(self._events)
-        done: bool = events.proxy().unsubscribe(number).get(timeout=CALL_TIMEOUT)
+        self._require(self._events)
+        done: bool = self._events_proxy.unsubscribe(number).get(timeout=CALL_TIMEOUT)
         self._observing.drop_replay(number)
         return done
+
+    def _watch(self, callback: Callable[[Sequence[object]], object]) -> int:
+        self._require(self._events)
+        number: int = self._events_proxy.watch(callback).get(timeout=CALL_TIMEOUT)
+        return number
 
     def tick(self, timeout: float = 60.0) -> TickReport | None:
         """Run a tick now and return its report (None if one was already running)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from riaktq_py import payload
@@ -93,6 +93,11 @@ class TaskOperations:
         raise NotImplementedError
 
     def unsubscribe(self, number: int) -> bool:
+        raise NotImplementedError
+
+    def _watch(self, callback: Callable[[Sequence[object]], object]) -> int:
+        """Subscribe a quick callback of the library's, run on the event manager's own
+        thread with each delivery's events (no thread of its own); ``unsubscribe`` ends it."""
         raise NotImplementedError
 
     @property
@@ -218,16 +223,17 @@ class TaskOperations:
         """Block until the task is final (done, canceled, or failed with no retries left)."""
         arrived = threading.Event()
 
-        def watch(event: object) -> None:
-            if (
-                isinstance(event, TaskEvent)
-                and event.key == key
-                and event.task is not None
-                and is_final(event.task)
-            ):
-                arrived.set()
+        def watch(events: Sequence[object]) -> None:
+            for event in events:
+                if (
+                    isinstance(event, TaskEvent)
+                    and event.key == key
+                    and event.task is not None
+                    and is_final(event.task)
+                ):
+                    arrived.set()
 
-        number = self.subscribe(watch) if self.running else None
+        number = self._watch(watch) if self.running else None
         try:
             task = self.store.get(key)
             if task is None:

@@ -18,6 +18,7 @@ from riaktq_py import (
     Riaktq,
     SqliteStore,
     Status,
+    Task,
     TaskNotFound,
     UndecodablePayload,
     UnencodablePayload,
@@ -26,7 +27,7 @@ from riaktq_py import (
     payload,
 )
 from riaktq_py.events import TaskEvent
-from riaktq_py.testing import FakeClock, drive, run_tick
+from riaktq_py.testing import FakeClock, Gate, drive, run_tick
 
 T = 10.0
 
@@ -138,6 +139,46 @@ def test_wait_for_a_missing_task_and_a_timeout() -> None:
         tq.open("k", 1, handler="echo")
         with pytest.raises(TimeoutError, match="not final"):
             tq.wait("k", timeout=0.01)
+
+
+class ReadSignalingStore(SqliteStore):
+    """Sets ``read`` when a thread named ``waiter`` reads a task (``wait`` does, once
+    it watches for the close)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.read = threading.Event()
+
+    def get(self, key: str) -> Task | None:
+        if threading.current_thread().name == "waiter":
+            self.read.set()
+        return super().get(key)
+
+
+def test_wait_is_woken_by_the_close_and_starts_no_thread() -> None:
+    gate = Gate()
+    store = ReadSignalingStore()
+    tq = _queue(store)
+    tq.add_handler("held", gate)
+    waited: list[Task] = []
+    with tq:
+        tq.open("k", 7, handler="held")
+        run_tick(tq)
+        gate.wait_started("k")
+        waiter = threading.Thread(
+            target=lambda: waited.append(tq.wait("k", timeout=T)), name="waiter"
+        )
+        waiter.start()
+        assert store.read.wait(T)  # the waiter watches for the close, and blocks
+        # a caller waiting costs no thread: no subscriber delivery thread was started
+        assert [t.name for t in threading.enumerate() if t.name.startswith("_Deliver")] == []
+        gate.release("k")
+        tq.wait_idle(T)
+        run_tick(tq)  # commits the result: the close event wakes the waiter
+        waiter.join(T)
+    assert [(task.key, task.status, task.output_value) for task in waited] == [
+        ("k", Status.DONE, 7)
+    ]
 
 
 def test_calls_that_need_a_running_queue_say_so() -> None:

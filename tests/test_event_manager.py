@@ -132,6 +132,37 @@ def test_a_callable_object_is_called_through_its_bound_dunder_call() -> None:
         assert direct_call(callback) is callback
 
 
+def test_an_inline_watch_gets_every_event_in_order_on_the_managers_thread() -> None:
+    manager = EventManager.start().proxy()
+    seen: list[Any] = []
+    threads: set[str] = set()
+
+    def watch(events: Any) -> None:
+        threads.add(threading.current_thread().name)
+        seen.extend(events)
+
+    def broken(events: Any) -> None:
+        raise ValueError("watch bug")
+
+    witness = EventCapture()
+    number = manager.watch(watch).get(timeout=T)
+    manager.watch(broken).get(timeout=T)
+    manager.subscribe(witness).get(timeout=T)
+    assert manager.subscribers().get(timeout=T) == 3
+    for batch in range(20):
+        manager.publish([batch * 2, batch * 2 + 1])
+    manager.publish(["last"])
+    witness.wait_for(lambda e: e == "last", T)
+    assert manager.subscribers().get(timeout=T) == 2  # the broken watch is gone ...
+    assert seen == [*range(40), "last"]  # ... and the others got everything, in order
+    assert witness.events == seen
+    assert len(threads) == 1 and threads.pop().startswith("EventManager")
+    assert manager.unsubscribe(number).get(timeout=T) is True
+    manager.publish(["after"])
+    witness.wait_for(lambda e: e == "after", T)
+    assert seen[-1] == "last"
+
+
 def test_a_subscriber_must_be_callable_or_an_actor() -> None:
     manager = EventManager.start().proxy()
     with pytest.raises(TypeError, match="callable or a pykka ActorRef"):

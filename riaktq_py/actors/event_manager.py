@@ -179,6 +179,8 @@ class EventManager(pykka.ThreadingActor):
         self._numbers = itertools.count(1)
         self._subscribers: dict[int, pykka.ActorRef[Any]] = {}
         self._owned: set[int] = set()
+        #: quick callbacks of the library's, called on this thread (see ``watch``)
+        self._inline: dict[int, Callable[[Sequence[Any]], object]] = {}
         self._pending: list[Any] = []
         self._flush_asked = False
         self._log = get_logger(manager=name)
@@ -206,11 +208,27 @@ class EventManager(pykka.ThreadingActor):
         self.outbox.listening = True
         return number
 
+    def watch(self, callback: Callable[[Sequence[Any]], object]) -> int:
+        """Add an inline subscriber: ``callback`` gets the events of each delivery, in
+        order, on the manager's own thread; returns the number that unsubscribes it.
+
+        For the library's own quick, non-blocking callbacks (``Riaktq.wait``): no thread
+        is started for them. One that raises is removed.
+        """
+        self._flush()
+        number = next(self._numbers)
+        self._inline[number] = callback
+        self.outbox.listening = True
+        return number
+
     def unsubscribe(self, number: int) -> bool:
         """Remove a subscriber; ``True`` if it was subscribed."""
         self._flush()
         ref = self._subscribers.pop(number, None)
-        self.outbox.listening = bool(self._subscribers)
+        watched = self._inline.pop(number, None) is not None
+        self.outbox.listening = bool(self._subscribers or self._inline)
+        if watched:
+            return True
         if ref is not None and number in self._owned:
             self._owned.discard(number)
             self.busy_gap = busy_gap_for(self.busy_window, len(self._owned))
@@ -220,7 +238,7 @@ class EventManager(pykka.ThreadingActor):
     def subscribers(self) -> int:
         """How many subscribers; also a barrier: what was published before is sent on."""
         self._flush()
-        return len(self._subscribers)
+        return len(self._subscribers) + len(self._inline)
 
     def publish(self, events: Sequence[Any]) -> None:
         """Send every event to every subscriber (never raises for a subscriber).
@@ -257,6 +275,17 @@ class EventManager(pykka.ThreadingActor):
             self._gap = self.busy_gap
         events, self._pending = self._pending, []
         batch = _Batch(tuple(events))
+        for number, callback in list(self._inline.items()):
+            try:
+                callback(batch.events)
+            except Exception as exc:
+                self._log.warning(
+                    "inline subscriber failed; removed",
+                    subscriber=repr(callback),
+                    error=f"{type(exc).__name__}: {exc}",
+                )
+                del self._inline[number]  # not unsubscribe: it would flush again mid-delivery
+                self.outbox.listening = bool(self._subscribers or self._inline)
         for number, ref in list(self._subscribers.items()):
             try:
                 if number in self._owned:
@@ -286,5 +315,6 @@ class EventManager(pykka.ThreadingActor):
         if self._alarm is not None:
             self._alarm.stop()
         self._flush()
+        self._inline.clear()
         for number in list(self._owned):
             self.unsubscribe(number)

@@ -371,19 +371,16 @@ class Riaktq(TaskOperations, ScheduleOperations, ObserverOperations):
                 raise ConfigError("batch=True is for live subscriptions: a replay delivers"
                                   " event by event")  # fmt: skip
             return self._observing.replay(events, subscriber, from_position, cursor)
-        future = self._events_proxy.subscribe(subscriber, batch)
-        number: int = future.get(timeout=CALL_TIMEOUT)
+        number: int = self._events_api().subscribe(subscriber, batch).get(timeout=CALL_TIMEOUT)
         return number
 
     def unsubscribe(self, number: int) -> bool:
-        self._require(self._events)
-        done: bool = self._events_proxy.unsubscribe(number).get(timeout=CALL_TIMEOUT)
+        done: bool = self._events_api().unsubscribe(number).get(timeout=CALL_TIMEOUT)
         self._observing.drop_replay(number)
         return done
 
     def _watch(self, callback: Callable[[Sequence[object]], object]) -> int:
-        self._require(self._events)
-        number: int = self._events_proxy.watch(callback).get(timeout=CALL_TIMEOUT)
+        number: int = self._events_api().watch(callback).get(timeout=CALL_TIMEOUT)
         return number
 
     def tick(self, timeout: float = 60.0) -> TickReport | None:
@@ -391,6 +388,13 @@ class Riaktq(TaskOperations, ScheduleOperations, ObserverOperations):
         future = self._require(self._scheduler).proxy().tick().get(timeout=CALL_TIMEOUT)
         report: TickReport | None = future.get(timeout=timeout)
         return report
+
+    def _events_api(self) -> Any:
+        """The event manager's proxy (one per start); RiaktqError once stopped."""
+        proxy = self._events_proxy  # read once: a stop may clear it meanwhile
+        if proxy is None:
+            raise RiaktqError("the queue is not running: call start() first")
+        return proxy
 
     def _require(self, ref: pykka.ActorRef[Any] | None) -> pykka.ActorRef[Any]:
         if ref is None:

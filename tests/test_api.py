@@ -184,6 +184,13 @@ def test_wait_is_woken_by_the_close_and_starts_no_thread() -> None:
 def test_calls_that_need_a_running_queue_say_so() -> None:
     with pytest.raises(riaktq_py.RiaktqError, match="not running"):
         _queue().tick()
+    tq = _queue()
+    with tq:
+        number = tq.subscribe(print)
+    with pytest.raises(riaktq_py.RiaktqError, match="not running"):
+        tq.subscribe(print)
+    with pytest.raises(riaktq_py.RiaktqError, match="not running"):
+        tq.unsubscribe(number)
 
 
 def test_tasks_survive_a_restart_of_the_process(tmp_path: Path) -> None:

@@ -89,9 +89,6 @@ class TaskOperations:
     def _tick_soon(self) -> None:
         """Ask the scheduler for a tick soon (when running)."""
 
-    def subscribe(self, subscriber: Any) -> int:
-        raise NotImplementedError
-
     def unsubscribe(self, number: int) -> bool:
         raise NotImplementedError
 

@@ -6,6 +6,7 @@ Running them is tested with real processes in tests/test_faults*.py.
 from __future__ import annotations
 
 import json
+import re
 import signal
 from pathlib import Path
 
@@ -22,6 +23,15 @@ from riaktq_py.testing import FakeClock
 from riaktq_py.workers import Lease, SqliteCoordination, Worker, WorkerConfig
 
 QUIET = "tests.test_faults_support:Quiet"
+#: a structlog line in its default configuration: the set-up's own store (its checkpoint
+#: thread) may print one at any moment, in the middle of a command's output
+LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d ")
+
+
+def command_output(capsys: pytest.CaptureFixture[str]) -> str:
+    """What the command printed on stdout, without the library's log lines."""
+    lines = capsys.readouterr().out.splitlines()
+    return "\n".join(line for line in lines if not LOG_LINE.match(line))
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
@@ -91,7 +101,7 @@ def test_instances_lists_the_registry_and_the_lease_holder(
         assert Lease(coordination, FakeClock(), holder="sched-a").poll()
         capsys.readouterr()  # the set-up's own log lines
         assert main(["--store", path, "instances"]) == 0
-        lines = capsys.readouterr().out.splitlines()
+        lines = command_output(capsys).splitlines()
         assert lines[0].split() == list(INSTANCE_HEADERS)
         assert [line.split()[:4] for line in lines[2:4]] == [
             ["w-1", "w", "x", "1"],
@@ -99,7 +109,7 @@ def test_instances_lists_the_registry_and_the_lease_holder(
         ]
         assert lines[-1] == "scheduler lease: sched-a at epoch 1"
         assert main(["--store", path, "instances", "--json"]) == 0
-        view = json.loads(capsys.readouterr().out)
+        view = json.loads(command_output(capsys))
         assert [i["instance"] for i in view["instances"]] == ["w-1", "w-2"]
         assert (view["lease"]["holder"], view["lease"]["epoch"]) == ("sched-a", 1)
     finally:
